@@ -1,0 +1,42 @@
+# The two README commands: `make train` (the demo) and `make test` (the whole suite).
+# Both create the virtual environment and install the package first, once.
+
+VENV ?= .venv
+PYTHON ?= python3
+# These exact versions are served from local disk on the project machines; override elsewhere.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: train test test-fast lint format samples clean-demo
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Generate the synthetic radiographs (first time), train frozen and fine-tuned, compare.
+train: $(STAMP)
+	$(BIN)/fracture-train -m experiment=frozen,finetune
+
+## The whole test suite (GPU tests skip without a GPU).
+test: $(STAMP)
+	$(BIN)/pytest
+
+## Everything but the slow and end-to-end tests.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check fracture tests scripts
+	$(BIN)/ruff format --check fracture tests scripts
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix fracture tests scripts
+	$(BIN)/ruff format fracture tests scripts
+
+## The sample grid shown in the README.
+samples: $(STAMP)
+	$(BIN)/python scripts/sample_grid.py

@@ -1,0 +1,110 @@
+"""Freeze the backbone, then optionally unfreeze chosen layers at a chosen epoch.
+
+"Frozen" here means frozen: frozen parameters get no gradient *and* frozen BatchNorm
+layers stay in eval mode, so their running statistics never move. (Lightning's
+``BaseFinetuning.freeze`` keeps BatchNorm statistics updating by default.)
+"""
+
+from collections.abc import Sequence
+
+import lightning as L
+from torch import nn
+
+from fracture.errors import ConfigError
+from fracture.models.backbones import backbone_layer_names
+
+ALL_LAYERS = "all"
+
+
+class BackboneFreeze(L.Callback):
+    """Train the head alone, then fine-tune named backbone layers with their own learning rate.
+
+    Args:
+        unfreeze_at_epoch: Epoch at whose start ``layers`` are unfrozen; ``None`` keeps the
+            backbone frozen for the whole run (a linear probe).
+        layers: Top-level backbone layers to unfreeze (``["layer3", "layer4"]``) or ``"all"``.
+        lr_factor: Learning rate of the unfrozen layers as a factor of the head's.
+    """
+
+    def __init__(
+        self,
+        unfreeze_at_epoch: int | None = None,
+        layers: str | Sequence[str] = ALL_LAYERS,
+        lr_factor: float = 0.1,
+    ):
+        if unfreeze_at_epoch is not None and unfreeze_at_epoch < 0:
+            raise ConfigError(f"unfreeze_at_epoch={unfreeze_at_epoch} must be >= 0 or null")
+        if lr_factor <= 0:
+            raise ConfigError(f"lr_factor={lr_factor} must be > 0")
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        self.layers = layers if isinstance(layers, str) else list(layers)
+        self.lr_factor = lr_factor
+        self.unfrozen = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._selected_modules(pl_module)  # fail on a bad layer name before any training
+        pl_module.backbone.requires_grad_(False)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Resuming after the unfreeze epoch: the checkpoint's optimizer state has the
+        # backbone group, so recreate it before Lightning loads that state.
+        if self.unfrozen:
+            self._unfreeze(trainer, pl_module)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        due = self.unfreeze_at_epoch is not None and trainer.current_epoch >= self.unfreeze_at_epoch
+        if due and not self.unfrozen:
+            self._unfreeze(trainer, pl_module)
+            self.unfrozen = True
+        _keep_frozen_batchnorm_in_eval(pl_module.backbone)
+
+    def _unfreeze(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        params = []
+        for module in self._selected_modules(pl_module):
+            module.requires_grad_(True)
+            module.train(pl_module.training)  # its BatchNorm layers learn again
+            params += list(module.parameters())
+        optimizer = trainer.optimizers[0]
+        head = optimizer.param_groups[0]
+        optimizer.add_param_group(
+            {
+                "params": params,
+                "name": "backbone",
+                # Follow the head's schedule so far: its current and its initial rate.
+                "lr": head["lr"] * self.lr_factor,
+                "initial_lr": head.get("initial_lr", head["lr"]) * self.lr_factor,
+            }
+        )
+        for config in trainer.lr_scheduler_configs:
+            # Schedulers keep one base rate per group; a group added later needs its own.
+            if hasattr(config.scheduler, "base_lrs"):
+                config.scheduler.base_lrs.append(optimizer.param_groups[-1]["initial_lr"])
+
+    def _selected_modules(self, pl_module: L.LightningModule) -> list[nn.Module]:
+        backbone = pl_module.backbone
+        if self.layers == ALL_LAYERS:
+            return [backbone]
+        available = backbone_layer_names(backbone)
+        unknown = [name for name in self.layers if name not in available]
+        if unknown:
+            raise ConfigError(
+                f"unknown backbone layers {unknown} in finetune.layers; "
+                f"choose from {available} or 'all'"
+            )
+        return [getattr(backbone, name) for name in self.layers]
+
+    def state_dict(self) -> dict:
+        return {"unfrozen": self.unfrozen}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.unfrozen = state_dict["unfrozen"]
+
+
+def _keep_frozen_batchnorm_in_eval(backbone: nn.Module) -> None:
+    for module in backbone.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            frozen = not any(p.requires_grad for p in module.parameters(recurse=False))
+            if frozen:
+                module.eval()

@@ -1,0 +1,135 @@
+"""Compare the test metrics of the runs of one or more sweeps: ``fracture-compare DIR...``.
+
+Runs are grouped by experiment name; several seeds give mean ± std. A run without
+``metrics.json`` (failed, killed, still running) is listed, never fatal.
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fracture.figures import metric_bars_figure
+from fracture.run_files import CONFIG_FILE, METRICS_FILE, read_metrics
+
+METRICS = ("test/acc", "test/f1", "test/precision", "test/recall", "test/auroc")
+
+
+@dataclass
+class Run:
+    path: Path
+    metrics: dict | None  # None when the run left no metrics.json
+    problem: str = ""
+
+    @property
+    def experiment(self) -> str:
+        return (self.metrics or {}).get("experiment") or "?"
+
+
+def find_runs(sweep_dirs: list[Path]) -> list[Run]:
+    """Every run directory below the sweep directories (those Hydra created for a job)."""
+    job_dirs = sorted(
+        {p.parent.parent for d in sweep_dirs for p in d.rglob(".hydra/overrides.yaml")}
+        | {p.parent for d in sweep_dirs for p in d.rglob(METRICS_FILE)}
+    )
+    return [_load_run(path) for path in job_dirs]
+
+
+def _load_run(path: Path) -> Run:
+    try:
+        return Run(path, read_metrics(path))
+    except FileNotFoundError:
+        started = (path / CONFIG_FILE).exists()
+        return Run(path, None, "no metrics.json (failed or interrupted)" if started else "never started")
+    except ValueError as error:
+        return Run(path, None, f"unreadable metrics.json ({error})")
+
+
+def summarise(runs: list[Run]) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{experiment: {metric: (mean, std)}}`` over the finished runs, std 0 for one run."""
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        if run.metrics is not None:
+            groups.setdefault(run.experiment, []).append(run.metrics)
+    return {name: _mean_std(results) for name, results in sorted(groups.items())}
+
+
+def _mean_std(results: list[dict]) -> dict[str, tuple[float, float]]:
+    summary = {"runs": (float(len(results)), 0.0)}
+    for metric in METRICS:
+        values = [r[metric] for r in results if metric in r]
+        if values:
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            summary[metric] = (statistics.fmean(values), spread)
+    return summary
+
+
+def markdown_table(summary: dict[str, dict[str, tuple[float, float]]]) -> str:
+    header = ["experiment", "runs", *(m.split("/")[-1] for m in METRICS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name, values in summary.items():
+        cells = [name, str(int(values["runs"][0])), *(_cell(values, m) for m in METRICS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(values: dict, metric: str) -> str:
+    if metric not in values:
+        return "–"
+    mean, std = values[metric]
+    return f"{mean:.3f} ± {std:.3f}" if int(values["runs"][0]) > 1 else f"{mean:.3f}"
+
+
+def write_outputs(out_dir: Path, runs: list[Run], summary: dict) -> None:
+    """``compare.md``, ``compare.csv`` (one row per run) and ``compare.png`` in ``out_dir``."""
+    (out_dir / "compare.md").write_text(markdown_table(summary) + "\n")
+    with open(out_dir / "compare.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "experiment", "seed", "status", *METRICS])
+        for run in runs:
+            metrics = run.metrics or {}
+            status = run.problem or "ok"
+            writer.writerow(
+                [run.path.name, run.experiment, metrics.get("seed"), status]
+                + [metrics.get(m) for m in METRICS]
+            )
+    if summary:
+        figure = metric_bars_figure(summary, METRICS)
+        figure.savefig(out_dir / "compare.png", dpi=120)
+
+
+def report(sweep_dirs: list[Path]) -> str:
+    """Compare the runs below ``sweep_dirs``, write the outputs into the first one."""
+    runs = find_runs(sweep_dirs)
+    summary = summarise(runs)
+    write_outputs(sweep_dirs[0], runs, summary)
+    lines = [markdown_table(summary), ""]
+    lines += [f"incomplete run {run.path}: {run.problem}" for run in runs if run.problem]
+    lines += [
+        f"wrote compare.md, compare.csv and compare.png to {sweep_dirs[0]}",
+        f"look at the runs: tensorboard --logdir {sweep_dirs[0]}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point ``fracture-compare``."""
+    parser = argparse.ArgumentParser(prog="fracture-compare", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dirs", nargs="+", type=Path, help="multirun (or run) directories")
+    args = parser.parse_args(argv)
+    missing = [d for d in args.sweep_dirs if not d.is_dir()]
+    if missing:
+        sys.exit(f"fracture-compare: error: {missing[0]} is not a directory; pass a multirun dir")
+    print(report(args.sweep_dirs))
+
+
+class CompareAfterMultirun(Callback):
+    """Hydra callback: print the comparison table when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        print(report([Path(config.hydra.sweep.dir)]), flush=True)

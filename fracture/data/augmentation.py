@@ -1,0 +1,42 @@
+"""Training-time augmentation of radiographs."""
+
+from dataclasses import dataclass
+
+from torchvision.transforms import v2
+
+from fracture.data.preprocessing import Preprocessing
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random geometry applied to training images only.
+
+    Args:
+        crop_scale: Area range of ``RandomResizedCrop``; keep the lower bound high enough
+            that a crop rarely cuts the fracture out of a *fractured* image.
+        crop_ratio: Aspect-ratio range of the crop.
+        hflip: Probability of a horizontal flip (left and right limbs look alike).
+        rotation: Maximum rotation in degrees, either way.
+    """
+
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    crop_ratio: tuple[float, float] = (0.9, 1.1)
+    hflip: float = 0.5
+    rotation: float = 10.0
+
+    def transform(self, preprocessing: Preprocessing) -> v2.Compose:
+        """The training pipeline: augmentation, then the same tensor convention as eval."""
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.RandomResizedCrop(
+                    preprocessing.image_size,
+                    scale=tuple(self.crop_scale),
+                    ratio=tuple(self.crop_ratio),
+                    antialias=True,
+                ),
+                v2.RandomHorizontalFlip(self.hflip),
+                v2.RandomRotation(self.rotation),
+                *preprocessing.to_model_input(),
+            ]
+        )

@@ -1,0 +1,67 @@
+"""Preprocessing that travels with the checkpoint, so inference never disagrees with training."""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torchvision.transforms import v2
+
+from fracture.labels import CLASS_NAMES
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image file becomes a model input, and how an output becomes a decision.
+
+    Args:
+        image_size: Side of the square crop the model sees.
+        resize_size: Shortest side after resizing, before the centre crop (eval only).
+        mean: Per-channel normalisation mean (ImageNet's by default).
+        std: Per-channel normalisation standard deviation.
+        class_names: Class names in index order; index 1 is *fractured*.
+        threshold: Probability of *fractured* at or above which the decision is *fractured*.
+    """
+
+    image_size: int = 224
+    resize_size: int = 256
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    class_names: tuple[str, ...] = field(default=CLASS_NAMES)
+    threshold: float = 0.5
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (lists, not tuples), for checkpoints and sidecar files."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preprocessing":
+        tuples = {k: tuple(v) for k, v in values.items() if k in ("mean", "std", "class_names")}
+        return cls(**{**values, **tuples})
+
+    def eval_transform(self) -> v2.Compose:
+        """Deterministic resize and centre crop, then the tensor convention of training."""
+        return v2.Compose(
+            [
+                v2.ToImage(),
+                v2.Resize(self.resize_size, antialias=True),
+                v2.CenterCrop(self.image_size),
+                *self.to_model_input(),
+            ]
+        )
+
+    def to_model_input(self) -> list:
+        """uint8 grayscale (1xHxW) → normalised float32 3xHxW, the ImageNet convention."""
+        return [
+            v2.ToDtype(torch.float32, scale=True),
+            GrayToRGB(),
+            v2.Normalize(mean=list(self.mean), std=list(self.std)),
+        ]
+
+
+class GrayToRGB(torch.nn.Module):
+    """Repeat a single grayscale channel three times (the backbone expects RGB)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return image.expand(3, *image.shape[-2:]) if image.shape[-3] == 1 else image

@@ -1,0 +1,17 @@
+"""Errors that carry a one-line message naming the bad path or value and the fix."""
+
+
+class FractureError(Exception):
+    """Base class for errors the command-line tools report as one line, without a traceback."""
+
+
+class DataError(FractureError, ValueError):
+    """A data root, split, class folder or image that cannot be used as given."""
+
+
+class ConfigError(FractureError, ValueError):
+    """A configuration value that cannot work (unknown layer name, bad epoch, ...)."""
+
+
+class WeightsError(FractureError, FileNotFoundError):
+    """Pretrained weights that are asked for but cannot be found offline."""

@@ -1,0 +1,131 @@
+"""The LightningModule: a torchvision backbone and a two-logit head."""
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import BinaryConfusionMatrix
+
+from fracture.data.preprocessing import Preprocessing
+from fracture.labels import CLASS_NAMES, FRACTURED
+from fracture.models.backbones import build_backbone, count_parameters
+from fracture.models.metrics import stage_metrics
+
+CHECKPOINT_KEY = "fracture"  # where the preprocessing lives inside a checkpoint
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class FractureClassifier(L.LightningModule):
+    """Fractured / not fractured classifier over a torchvision backbone.
+
+    Args:
+        backbone: Torchvision model name, e.g. ``"resnet50"``.
+        weights: ``"imagenet"``, a weights file, or ``None`` for random initialisation.
+        allow_download: Whether missing ImageNet weights may be downloaded.
+        optimizer: Partial optimizer; called with the trainable parameter groups.
+        scheduler: Partial learning-rate scheduler, stepped every epoch; ``None`` for none.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        weights: str | None = None,
+        allow_download: bool = True,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ):
+        super().__init__()
+        # The factories are code, not data: keep them out of the checkpoint and the logger.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
+        self.backbone, num_features = build_backbone(backbone, weights, allow_download)
+        self.head = nn.Linear(num_features, len(CLASS_NAMES))
+        self.loss = nn.CrossEntropyLoss()
+        self.optimizer_factory = optimizer or torch.optim.Adam
+        self.scheduler_factory = scheduler
+        self.preprocessing = Preprocessing()
+        # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "stage/".
+        self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val", "test")})
+        self.confusion = nn.ModuleDict({_key(s): BinaryConfusionMatrix() for s in ("val", "test")})
+        self.confusion_matrices: dict[str, torch.Tensor] = {}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2) for normalised images (N, 3, H, W)."""
+        return self.head(self.backbone(images))
+
+    def setup(self, stage: str) -> None:
+        # Training's preprocessing is the truth that the checkpoint must carry.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "preprocessing"):
+            self.preprocessing = datamodule.preprocessing
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.loss(logits, labels)
+        probabilities = logits.detach().softmax(dim=1)[:, FRACTURED]  # (N,) P(fractured)
+        self.metrics[_key(stage)].update(probabilities, labels)
+        if _key(stage) in self.confusion:
+            self.confusion[_key(stage)].update(probabilities, labels)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        # Counts change when the fine-tuning callback unfreezes layers, so log them per epoch.
+        for kind, count in count_parameters(self).items():
+            self.log(f"params/{kind}", float(count), on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        metrics = self.metrics[_key(stage)]
+        self.log_dict(metrics.compute(), prog_bar=stage == "val")
+        metrics.reset()
+        if _key(stage) in self.confusion:
+            self.confusion_matrices[stage] = self.confusion[_key(stage)].compute().cpu()
+            self.confusion[_key(stage)].reset()
+
+    def configure_optimizers(self):
+        # Only trainable parameters: a frozen backbone must not sit in the optimizer, where
+        # weight decay or a later unfreeze would otherwise touch it with stale state.
+        groups = [{"params": list(self.head.parameters()), "name": "head"}]
+        backbone_params = [p for p in self.backbone.parameters() if p.requires_grad]
+        if backbone_params:
+            groups.append({"params": backbone_params, "name": "backbone"})
+        optimizer = self.optimizer_factory(groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"preprocessing": self.preprocessing.to_dict()}
+        # The trained weights are in the state dict: reloading must not fetch ImageNet again.
+        checkpoint["hyper_parameters"]["weights"] = None
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if CHECKPOINT_KEY in checkpoint:
+            self.preprocessing = Preprocessing.from_dict(checkpoint[CHECKPOINT_KEY]["preprocessing"])
+
+
+def _key(stage: str) -> str:
+    return f"{stage}_stage"

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny generated datasets and configs composed from the real conf/."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from fracture.synth import SyntheticSpec, generate_dataset
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+TINY_SPEC = SyntheticSpec(seed=3, size=48, train=16, val=8, test=8)
+
+# Two CPU cores: one torch thread keeps tests from fighting the dataloader for them.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """A 32-image synthetic dataset, generated once per test session."""
+    root = tmp_path_factory.mktemp("tiny") / "synthetic"
+    generate_dataset(root, TINY_SPEC)
+    return root
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The real ``conf/train.yaml`` composed with ``overrides``, as Hydra would."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose("train", overrides=overrides or [])
+
+
+@pytest.fixture
+def tiny_cfg(tiny_root, tmp_path):
+    """Factory of shrunk training configs that write into this test's tmp_path."""
+
+    def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+        cfg = compose_config(
+            [
+                f"data.root={tiny_root}",
+                "data.synthetic=null",
+                "data.image_size=32",
+                "data.resize_size=32",
+                "data.batch_size=8",
+                "data.num_workers=0",
+                "model.backbone=resnet18",
+                "trainer.max_epochs=2",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                "seed=7",
+                *overrides,
+            ]
+        )
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run_dir or tmp_path / "run")
+        return cfg
+
+    return make

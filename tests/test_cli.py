@@ -1,0 +1,42 @@
+"""The console scripts as a user runs them."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_bad_data_root_is_one_line_error(tmp_path):
+    result = run(sys.executable, "-m", "fracture.train", "data=folder",
+                 f"data.root={tmp_path / 'missing'}", f"paths.log_dir={tmp_path}")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("fracture-train: error: data root")
+    assert str(tmp_path / "missing") in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        "fracture-train", "-m", "experiment=frozen,finetune",
+        f"data.root={tiny_root}", "data.synthetic=null", "data.image_size=32",
+        "data.resize_size=32", "data.num_workers=0", "model.backbone=resnet18",
+        "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in sweep.glob("experiment=*")) == [
+        "experiment=finetune", "experiment=frozen"]
+    for run_dir in sweep.glob("experiment=*"):
+        assert (run_dir / "metrics.json").is_file()
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["finetune", "frozen"]
+    assert f"tensorboard --logdir {sweep}" in result.stdout
+    assert (sweep / "compare.csv").is_file()

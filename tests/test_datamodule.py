@@ -1,0 +1,65 @@
+"""The DataModule's tensors: shape, dtype, ImageNet normalisation and labels."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fracture.data import Augmentation, FractureDataModule
+from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from fracture.labels import FRACTURED
+
+
+@pytest.fixture
+def constant_root(tmp_path):
+    """Uniform images: gray value 51 = fractured, 204 = not fractured, as L and RGB files."""
+    for split in ("train", "val", "test"):
+        for name, value in (("fractured", 51), ("not fractured", 204)):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            Image.fromarray(np.full((40, 50), value, np.uint8)).save(folder / "gray.png")
+            rgb = np.full((30, 30, 3), value, np.uint8)
+            Image.fromarray(rgb, "RGB").save(folder / "rgb.jpg", quality=100)
+    return tmp_path
+
+
+def expected_pixel(value: int) -> torch.Tensor:
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    return (value / 255 - mean) / std
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_batches_are_normalised_three_channel_float(constant_root, split):
+    datamodule = FractureDataModule(
+        constant_root, image_size=16, resize_size=20, batch_size=4, num_workers=0,
+        augment=Augmentation(rotation=0),  # rotation would pad corners with black
+    )
+    datamodule.setup("fit")
+    images, labels = next(iter(getattr(datamodule, f"{split}_dataloader")()))
+    assert images.shape == (4, 3, 16, 16)
+    assert images.dtype == torch.float32
+    for image, label in zip(images, labels, strict=True):
+        value = 51 if label == FRACTURED else 204
+        expected = expected_pixel(value).view(3, 1, 1).expand_as(image)
+        torch.testing.assert_close(image, expected, atol=0.02, rtol=0)
+
+
+def test_train_augmentation_is_random_and_eval_is_not(tiny_root):
+    datamodule = FractureDataModule(tiny_root, image_size=32, resize_size=36, num_workers=0,
+                                    augment=Augmentation())
+    datamodule.setup("fit")
+    train_set = datamodule.train_dataloader().dataset
+    val_set = datamodule.val_dataloader().dataset
+    assert not torch.equal(train_set[0][0], train_set[0][0])
+    assert torch.equal(val_set[0][0], val_set[0][0])
+
+
+def test_generates_synthetic_set_on_first_use(tmp_path):
+    from fracture.synth import SyntheticSpec
+
+    spec = SyntheticSpec(seed=1, size=32, train=4, val=2, test=2)
+    datamodule = FractureDataModule(tmp_path / "synth", image_size=32, resize_size=32,
+                                    num_workers=0, synthetic=spec)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert [len(datamodule.samples[s]) for s in ("train", "val", "test")] == [4, 2, 2]

@@ -1,0 +1,96 @@
+"""train(cfg) end to end: run directory, checkpoint contents, metrics, TensorBoard."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from sklearn import metrics as skm
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from fracture.models import FractureClassifier
+from fracture.train import train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["frozen", "finetune"])
+def test_train_writes_the_run_directory(tiny_cfg, tmp_path, experiment):
+    # The real default model (ResNet50), shrunk data and epochs.
+    cfg = tiny_cfg(f"experiment={experiment}", "model.backbone=resnet50")
+    metrics = train(cfg)
+    run = tmp_path / "run"
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert on_disk == pytest.approx(metrics)
+    for key in ("test/acc", "test/f1", "test/precision", "test/recall", "test/auroc", "test/loss"):
+        assert 0 <= on_disk[key] <= (1 if key != "test/loss" else 100), key
+    assert on_disk["experiment"] == experiment and on_disk["epochs"] == 2
+    assert np.sum(on_disk["test/confusion_matrix"]) == 8  # every test image counted once
+    assert (run / "config.yaml").read_text().count(f"name: {experiment}") == 1
+    assert (run / on_disk["best_checkpoint"]).is_file()
+    assert (run / "confusion_matrix.png").stat().st_size > 1000
+    assert list(run.glob("events.out.tfevents.*"))
+
+
+def test_checkpoint_carries_preprocessing_and_class_names(tiny_cfg, tmp_path):
+    train(tiny_cfg("experiment=frozen", "trainer.max_epochs=1"))
+    path = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
+    meta = torch.load(path, weights_only=True)["fracture"]["preprocessing"]
+    assert meta["class_names"] == ["not_fractured", "fractured"]
+    assert (meta["image_size"], meta["resize_size"], meta["threshold"]) == (32, 32, 0.5)
+    model = FractureClassifier.load_from_checkpoint(path)  # no ImageNet fetch on reload
+    assert model.preprocessing.image_size == 32
+    assert model.preprocessing.class_names == ("not_fractured", "fractured")
+
+
+def test_test_metrics_match_scikit_learn(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("experiment=finetune", "trainer.max_epochs=1", "test=false")
+    train(cfg)
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    model = FractureClassifier.load_from_checkpoint(checkpoint).eval()
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("test")
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    logged = trainer.test(model, datamodule=datamodule)[0]
+
+    # Independent reference: a plain loop over the same images, scored by scikit-learn.
+    probabilities, labels = [], []
+    with torch.no_grad():
+        for images, targets in datamodule.test_dataloader():
+            probabilities.append(model(images).softmax(1)[:, 1])
+            labels.append(targets)
+    p, y = torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
+    predicted = (p >= 0.5).astype(int)
+    expected = {
+        "test/acc": skm.accuracy_score(y, predicted),
+        "test/f1": skm.f1_score(y, predicted, zero_division=0),
+        "test/precision": skm.precision_score(y, predicted, zero_division=0),
+        "test/recall": skm.recall_score(y, predicted, zero_division=0),
+        "test/auroc": skm.roc_auc_score(y, p),
+    }
+    for key, value in expected.items():
+        assert logged[key] == pytest.approx(value, abs=1e-5), key
+
+
+def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
+    train(tiny_cfg("experiment=frozen", "trainer.max_epochs=1"))
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    assert "hp_metric" not in events.Tags()["scalars"]
+    assert "train/loss_epoch" in events.Tags()["scalars"]
+    content = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    metric_names = {info.name.tag for info in experiment.experiment.metric_infos}
+    assert {"test/acc", "test/auroc"} <= metric_names
+    hparam_names = {info.name for info in experiment.experiment.hparam_infos}
+    assert {"name", "seed", "model/backbone", "finetune/unfreeze_at_epoch"} <= hparam_names
+
+
+def test_parameter_counts_are_logged(tiny_cfg, tmp_path):
+    train(tiny_cfg("experiment=finetune", "logger=csv"))
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    trainable = [r.split(",")[header.index("params/trainable")] for r in rows[1:]]
+    trainable = [float(v) for v in trainable if v]
+    assert len(trainable) == 2 and trainable[0] < trainable[1]  # head only, then all
