@@ -45,7 +45,9 @@ def _load_run(path: Path) -> Run:
         return Run(path, read_metrics(path))
     except FileNotFoundError:
         started = (path / CONFIG_FILE).exists()
-        return Run(path, None, "no metrics.json (failed or interrupted)" if started else "never started")
+        return Run(
+            path, None, "no metrics.json (failed or interrupted)" if started else "never started"
+        )
     except ValueError as error:
         return Run(path, None, f"unreadable metrics.json ({error})")
 
@@ -80,7 +82,7 @@ def markdown_table(summary: dict[str, dict[str, tuple[float, float]]]) -> str:
 
 def _cell(values: dict, metric: str) -> str:
     if metric not in values:
-        return "–"
+        return "-"
     mean, std = values[metric]
     return f"{mean:.3f} ± {std:.3f}" if int(values["runs"][0]) > 1 else f"{mean:.3f}"
 

@@ -18,7 +18,9 @@ def confusion_matrix_figure(
     axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (row, col), count in np.ndenumerate(counts):
         colour = "white" if rates[row, col] > 0.5 else "black"
-        axes.text(col, row, f"{count}\n{rates[row, col]:.1%}", ha="center", va="center", color=colour)
+        axes.text(
+            col, row, f"{count}\n{rates[row, col]:.1%}", ha="center", va="center", color=colour
+        )
     ticks = range(len(class_names))
     axes.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
     axes.set_xticklabels(class_names)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from fracture.errors import FractureError
 from fracture.run_files import write_config, write_metrics
 
+
 def train(cfg: DictConfig) -> dict:
     """Fit the model, test the best checkpoint and write the run directory.
 
@@ -92,7 +93,12 @@ def _run_dirname(overrides: str, job_num: int) -> str:
 OmegaConf.register_new_resolver("run_dirname", _run_dirname, replace=True)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+# conf/ sits beside the package in the repository (an editable install). An absolute path,
+# because Hydra reads a relative one as a Python package when started from a console script.
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Console entry point ``fracture-train``; configuration errors end as one line."""
     try:

@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from fracture.synth import SyntheticSpec, render_with_kind  # noqa: E402
+from fracture.synth import SyntheticSpec, render_with_kind
 
 _ROWS, _COLS = 4, 6
 
@@ -31,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     subtle = SyntheticSpec().subtle_fraction
-    fig, axes = plt.subplots(_ROWS, _COLS, figsize=(2 * _COLS, 2.2 * _ROWS))
+    fig = Figure(figsize=(2 * _COLS, 2.2 * _ROWS))
+    axes = fig.subplots(_ROWS, _COLS)
     for i, ax in enumerate(axes.flat):
         # Alternate the classes so both fill the grid; one random stream per tile.
         rng = np.random.default_rng([args.seed, 99, i])

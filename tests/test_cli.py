@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +12,14 @@ def run(*args, cwd=None):
 
 
 def test_bad_data_root_is_one_line_error(tmp_path):
-    result = run(sys.executable, "-m", "fracture.train", "data=folder",
-                 f"data.root={tmp_path / 'missing'}", f"paths.log_dir={tmp_path}")
+    result = run(
+        sys.executable,
+        "-m",
+        "fracture.train",
+        "data=folder",
+        f"data.root={tmp_path / 'missing'}",
+        f"paths.log_dir={tmp_path}",
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("fracture-train: error: data root")
@@ -25,16 +32,28 @@ def test_bad_data_root_is_one_line_error(tmp_path):
 def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     sweep = tmp_path / "sweep"
     result = run(
-        "fracture-train", "-m", "experiment=frozen,finetune",
-        f"data.root={tiny_root}", "data.synthetic=null", "data.image_size=32",
-        "data.resize_size=32", "data.num_workers=0", "model.backbone=resnet18",
-        "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        str(Path(sys.executable).parent / "fracture-train"),
+        "-m",
+        "experiment=frozen,finetune",
+        f"data.root={tiny_root}",
+        "data.synthetic=null",
+        "data.image_size=32",
+        "data.resize_size=32",
+        "data.num_workers=0",
+        "model.backbone=resnet18",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in sweep.glob("experiment=*")) == [
-        "experiment=finetune", "experiment=frozen"]
-    for run_dir in sweep.glob("experiment=*"):
+    # Run directories are named by their overrides (data.root is excluded: a path).
+    run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [("experiment=finetune" in p.name, "experiment=frozen" in p.name) for p in run_dirs] == [
+        (True, False),
+        (False, True),
+    ]
+    assert not any("data.root" in p.name for p in run_dirs)
+    for run_dir in run_dirs:
         assert (run_dir / "metrics.json").is_file()
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert [row.split("|")[1].strip() for row in table[2:]] == ["finetune", "frozen"]

@@ -15,8 +15,15 @@ def fake_run(sweep, name, experiment, seed, acc, auroc=0.9, finished=True):
     (run / ".hydra" / "overrides.yaml").write_text(f"- experiment={experiment}\n")
     (run / "config.yaml").write_text(f"name: {experiment}\n")
     if finished:
-        metrics = {"experiment": experiment, "seed": seed, "test/acc": acc, "test/f1": acc,
-                   "test/precision": acc, "test/recall": acc, "test/auroc": auroc}
+        metrics = {
+            "experiment": experiment,
+            "seed": seed,
+            "test/acc": acc,
+            "test/f1": acc,
+            "test/precision": acc,
+            "test/recall": acc,
+            "test/auroc": auroc,
+        }
         (run / "metrics.json").write_text(json.dumps(metrics))
     return run
 

@@ -31,7 +31,11 @@ def expected_pixel(value: int) -> torch.Tensor:
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_batches_are_normalised_three_channel_float(constant_root, split):
     datamodule = FractureDataModule(
-        constant_root, image_size=16, resize_size=20, batch_size=4, num_workers=0,
+        constant_root,
+        image_size=16,
+        resize_size=20,
+        batch_size=4,
+        num_workers=0,
         augment=Augmentation(rotation=0),  # rotation would pad corners with black
     )
     datamodule.setup("fit")
@@ -45,8 +49,9 @@ def test_batches_are_normalised_three_channel_float(constant_root, split):
 
 
 def test_train_augmentation_is_random_and_eval_is_not(tiny_root):
-    datamodule = FractureDataModule(tiny_root, image_size=32, resize_size=36, num_workers=0,
-                                    augment=Augmentation())
+    datamodule = FractureDataModule(
+        tiny_root, image_size=32, resize_size=36, num_workers=0, augment=Augmentation()
+    )
     datamodule.setup("fit")
     train_set = datamodule.train_dataloader().dataset
     val_set = datamodule.val_dataloader().dataset
@@ -58,8 +63,9 @@ def test_generates_synthetic_set_on_first_use(tmp_path):
     from fracture.synth import SyntheticSpec
 
     spec = SyntheticSpec(seed=1, size=32, train=4, val=2, test=2)
-    datamodule = FractureDataModule(tmp_path / "synth", image_size=32, resize_size=32,
-                                    num_workers=0, synthetic=spec)
+    datamodule = FractureDataModule(
+        tmp_path / "synth", image_size=32, resize_size=32, num_workers=0, synthetic=spec
+    )
     datamodule.prepare_data()
     datamodule.setup("fit")
     assert [len(datamodule.samples[s]) for s in ("train", "val", "test")] == [4, 2, 2]

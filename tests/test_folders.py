@@ -20,7 +20,9 @@ def write_images(folder: Path, count: int, value: int = 100) -> list[Path]:
     return paths
 
 
-def make_layout(root: Path, classes=("fractured", "not fractured"), splits=("train", "val", "test")):
+def make_layout(
+    root: Path, classes=("fractured", "not fractured"), splits=("train", "val", "test")
+):
     for split in splits:
         for name in classes:
             write_images(root / split / name, 2)

@@ -87,7 +87,7 @@ def test_unfreeze_flips_requires_grad_and_adds_one_param_group(tiny_cfg):
 
 def test_frozen_backbone_is_never_in_the_optimizer(tiny_cfg):
     cfg = tiny_cfg("experiment=frozen", "trainer.max_epochs=1")
-    epochs, model, trainer = fit_with_recorder(cfg, enable_checkpointing=False)
+    _, model, trainer = fit_with_recorder(cfg, enable_checkpointing=False)
     optimised = {id(p) for g in trainer.optimizers[0].param_groups for p in g["params"]}
     assert optimised == {id(p) for p in model.head.parameters()}
 
@@ -107,8 +107,13 @@ def test_bad_schedule_values():
 
 @pytest.mark.parametrize("stop_after", [1, 2], ids=["before-unfreeze", "after-unfreeze"])
 def test_resume_continues_the_schedule(tiny_cfg, tmp_path, stop_after):
-    common = ["experiment=finetune", "finetune.unfreeze_at_epoch=1", "finetune.lr_factor=0.5",
-              "model.scheduler.step_size=2", "callbacks.early_stopping=null"]
+    common = [
+        "experiment=finetune",
+        "finetune.unfreeze_at_epoch=1",
+        "finetune.lr_factor=0.5",
+        "model.scheduler.step_size=2",
+        "callbacks.early_stopping=null",
+    ]
     first = tiny_cfg(*common, f"trainer.max_epochs={stop_after}", run_dir=tmp_path / "first")
     train(first)
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
@@ -118,8 +123,12 @@ def test_resume_continues_the_schedule(tiny_cfg, tmp_path, stop_after):
     resumed = tiny_cfg(*common, "trainer.max_epochs=3")
     datamodule, model = instantiate(resumed.data), instantiate(resumed.model)
     recorder = RecordPhases()
-    trainer = instantiate(resumed.trainer, callbacks=[instantiate(resumed.finetune), recorder],
-                          logger=False, enable_checkpointing=False)
+    trainer = instantiate(
+        resumed.trainer,
+        callbacks=[instantiate(resumed.finetune), recorder],
+        logger=False,
+        enable_checkpointing=False,
+    )
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(last))
 
     assert len(recorder.epochs) == 3 - stop_after  # continued, not restarted

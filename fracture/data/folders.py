@@ -73,7 +73,9 @@ def _images_in(class_dir: Path) -> list[Path]:
     images = sorted(
         path
         for path in class_dir.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not path.name.startswith(".")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
+        and not path.name.startswith(".")
     )
     if not images:
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))

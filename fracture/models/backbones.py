@@ -51,9 +51,7 @@ def _drop_classifier(model: nn.Module, name: str) -> int:
 def backbone_layer_names(backbone: nn.Module) -> list[str]:
     """Names of the backbone's top-level layers that hold parameters (``layer3``, ...)."""
     return [
-        name
-        for name, module in backbone.named_children()
-        if any(True for _ in module.parameters())
+        name for name, module in backbone.named_children() if any(True for _ in module.parameters())
     ]
 
 

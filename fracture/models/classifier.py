@@ -115,7 +115,10 @@ class FractureClassifier(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = {"preprocessing": self.preprocessing.to_dict()}
@@ -124,7 +127,9 @@ class FractureClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if CHECKPOINT_KEY in checkpoint:
-            self.preprocessing = Preprocessing.from_dict(checkpoint[CHECKPOINT_KEY]["preprocessing"])
+            self.preprocessing = Preprocessing.from_dict(
+                checkpoint[CHECKPOINT_KEY]["preprocessing"]
+            )
 
 
 def _key(stage: str) -> str:

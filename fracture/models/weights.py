@@ -33,7 +33,7 @@ def _imagenet_state_dict(name: str, allow_download: bool) -> dict:
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
     fetch = (
-        f"on a connected machine run `python -c \"import torchvision; "
+        f'on a connected machine run `python -c "import torchvision; '
         f"torchvision.models.get_model('{name}', weights='DEFAULT')\"` and copy {path.name} into "
         f"{path.parent} (or set TORCH_HOME), or use model.weights=null"
     )
@@ -54,7 +54,9 @@ def _file_state_dict(path: Path) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if "state_dict" in state:  # a Lightning checkpoint of FractureClassifier
         prefix = "backbone."
-        state = {k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+        state = {
+            k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)
+        }
     return state
 
 

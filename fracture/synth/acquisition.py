@@ -35,8 +35,8 @@ class Acquisition:
 def draw_acquisition(rng: np.random.Generator, peak: float) -> Acquisition:
     """Draws the imaging chain; ``peak`` is the scene's typical bone-plus-tissue attenuation."""
     gain = rng.uniform(0.8, 1.25)
-    # About half the images are uncollimated on a given side.
-    insets = np.where(rng.random(4) < 0.5, 0.0, rng.uniform(0.02, 0.08, 4))
+    # Most images are uncollimated on a given side.
+    insets = np.where(rng.random(4) < 0.7, 0.0, rng.uniform(0.02, 0.08, 4))
     return Acquisition(
         gain=gain,
         heel=(rng.uniform(0.0, 0.3), rng.uniform(0.0, 2 * np.pi)),
@@ -47,8 +47,12 @@ def draw_acquisition(rng: np.random.Generator, peak: float) -> Acquisition:
         gamma=rng.uniform(0.75, 1.3),
         field=tuple(insets),
         unexposed=rng.uniform(0.1, 0.3),
-        marker=("LR"[int(rng.integers(2))], int(rng.integers(4)), rng.uniform(0.08, 0.12),
-                rng.uniform(0.85, 1.0)),
+        marker=(
+            "LR"[int(rng.integers(2))],
+            int(rng.integers(4)),
+            rng.uniform(0.08, 0.12),
+            rng.uniform(0.85, 1.0),
+        ),
     )
 
 

@@ -9,7 +9,7 @@ projection at perpendicular distance ``d`` from the centreline crosses
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -55,15 +55,19 @@ def draw_limb(rng: np.random.Generator) -> Limb:
     main = _draw_bone(rng, scale, rng.uniform(0.06, 0.08) * scale)
     bones = (main,)
     if rng.random() < 0.5:
-        partner = _draw_bone(rng, scale, main.radius * rng.uniform(0.55, 0.8))
+        partner = _draw_bone(rng, scale, main.radius * rng.uniform(0.65, 0.85))
         bones = (main, partner)
     bones, extent = _place_bones(rng, bones, center, angle)
     waves = np.stack([rng.uniform(0.0, 0.08, 3), rng.uniform(2.0, 8.0, 3), rng.uniform(0, 6.3, 3)])
     half_width = extent * rng.uniform(1.8, 3.0)
     return Limb(
-        bones, center, angle, half_width, waves,
+        bones=bones,
+        center=center,
+        angle=angle,
+        half_width=half_width,
+        waves=waves,
         fat_ratio=rng.uniform(0.75, 0.92),
-        density=rng.uniform(2.5, 3.5),
+        density=rng.uniform(2.0, 3.0),
         lumps=rng.standard_normal((4, 4)),
         trabeculae=rng.standard_normal((24, 24)),
     )
@@ -84,7 +88,9 @@ def _draw_bone(rng: np.random.Generator, scale: float, radius: float) -> Bone:
     )
 
 
-def _place_bones(rng, bones, center, angle):
+def _place_bones(
+    rng: np.random.Generator, bones: tuple[Bone, ...], center: tuple[float, float], angle: float
+) -> tuple[tuple[Bone, ...], float]:
     """Puts the bones side by side across the limb axis; returns them and their half-extent."""
     gap = rng.uniform(0.005, 0.03)
     offsets = [0.0]
@@ -95,24 +101,22 @@ def _place_bones(rng, bones, center, angle):
     for bone, offset in zip(bones, offsets, strict=True):
         tilt = rng.uniform(-0.05, 0.05)
         along = rng.uniform(-0.04, 0.04)
-        x, y = _to_image(center, angle, along, offset - mid)
-        placed.append(_replace(bone, center=(x, y), angle=angle + tilt))
+        placed.append(
+            replace(bone, center=to_image(center, angle, along, offset - mid), angle=angle + tilt)
+        )
     extent = max(abs(o - mid) + b.radius for o, b in zip(offsets, bones, strict=True))
     return tuple(placed), extent
 
 
-def _replace(bone: Bone, **changes) -> Bone:
-    return Bone(**{**bone.__dict__, **changes})
-
-
-def _to_image(center, angle, s, d):
+def to_image(center: tuple[float, float], angle: float, s: float, d: float) -> tuple[float, float]:
+    """Frame coordinates (``s`` along the axis at ``angle``, ``d`` across) -> image ``(x, y)``."""
     x = center[0] + s * np.cos(angle) - d * np.sin(angle)
     y = center[1] + s * np.sin(angle) + d * np.cos(angle)
-    return x, y
+    return float(x), float(y)
 
 
 def frame(center, angle, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Image coordinates -> (along-axis ``s``, across-axis ``d``) of a frame."""
+    """Image ``(x, y)`` -> frame coordinates ``(s, d)``; the inverse of :func:`to_image`."""
     dx, dy = x - center[0], y - center[1]
     c, s = np.cos(angle), np.sin(angle)
     return dx * c + dy * s, -dx * s + dy * c

@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fracture-synth: error: {err}", file=sys.stderr)
         return 2
     verb = "reused" if existed else "generated"
-    print(f"fracture-synth: {verb} {_summary(counts)} at {spec.size} px in {args.root} "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"fracture-synth: {verb} {_summary(counts)} at {spec.size} px in {args.root} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     return 0
 
 

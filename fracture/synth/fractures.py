@@ -3,8 +3,8 @@
 A fracture is one or more *cuts*: bands across the whole bone width where the bone
 attenuation drops, with ragged edges. Displaced and angulated fractures also move
 the distal part (``s`` beyond the first cut) rigidly. Lengths are in image-side
-units, so a gap of 0.03 stays 3 % of the image at any resolution; that keeps every
-non-subtle gap at least ~2.5 px wide after downsampling to 64 px.
+units, so a non-subtle gap (4-8 % of the side) stays at least 2.5 px wide after the
+demo downsamples to 64 px; only the ``subtle`` share is thin and faint.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from fracture.synth.anatomy import Bone, bone_attenuation, chord
 
 KINDS = ("transverse", "oblique", "comminuted", "hairline", "displaced", "angulated")
 SUBTLE = "subtle"
-# Gap widths are fractions of the image side: 0.04 is 2.5 px at 64 px.
-_GAP = (0.04, 0.06)
-_DEPTH = (0.85, 1.0)
-_HAIRLINE_GAP, _HAIRLINE_DEPTH = (0.035, 0.04), (0.6, 0.75)
+# Gap widths are fractions of the image side: 0.05 is 3.2 px at 64 px.
+_GAP = (0.05, 0.08)
+_DEPTH = (0.9, 1.0)
+_HAIRLINE_GAP, _HAIRLINE_DEPTH = (0.04, 0.05), (0.7, 0.8)
 _SUBTLE_GAP, _SUBTLE_DEPTH = (0.012, 0.02), (0.3, 0.5)
 
 
@@ -70,7 +70,9 @@ class Fracture:
         return self.rotation != 0.0 or self.shift != 0.0
 
 
-def draw_fracture(rng: np.random.Generator, bones: tuple[Bone, ...], subtle_fraction: float):
+def draw_fracture(
+    rng: np.random.Generator, bones: tuple[Bone, ...], subtle_fraction: float
+) -> Fracture:
     """Draws a fracture for one of ``bones``, whether or not the image will show it.
 
     Drawing it for healthy images too keeps every later random draw identical, so a
@@ -129,7 +131,11 @@ def _comminuted(rng, index, bone, offset):
         cuts.append(_cut(rng, offset + shift, tilt, _gap(rng), _DEPTH))
     radius = bone.radius * rng.uniform(0.35, 0.55)
     side = rng.choice([-1.0, 1.0])
-    fragment = (offset + rng.uniform(-0.5, 0.5) * bone.radius, side * (bone.radius + radius), radius)
+    fragment = (
+        offset + rng.uniform(-0.5, 0.5) * bone.radius,
+        side * (bone.radius + radius),
+        radius,
+    )
     return Fracture("comminuted", index, tuple(cuts), fragment=fragment)
 
 
@@ -140,7 +146,7 @@ def _hairline(rng, index, bone, offset):
 
 def _displaced(rng, index, bone, offset):
     cut = _cut(rng, offset, rng.uniform(-0.5, 0.5), _gap(rng), _DEPTH)
-    shift = rng.uniform(0.5, 1.0) * bone.radius * rng.choice([-1.0, 1.0])
+    shift = rng.uniform(0.6, 1.2) * bone.radius * rng.choice([-1.0, 1.0])
     return Fracture("displaced", index, (cut,), pivot=(offset, 0.0), shift=shift)
 
 
@@ -148,9 +154,10 @@ def _angulated(rng, index, bone, offset):
     """The distal part hinges on one cortex, opening a wedge on the other side."""
     cut = _cut(rng, offset, rng.uniform(-0.3, 0.3), _gap(rng), _DEPTH)
     side = rng.choice([-1.0, 1.0])
-    rotation = side * rng.uniform(0.15, 0.35)
-    return Fracture("angulated", index, (cut,), pivot=(offset, -side * bone.radius),
-                    rotation=rotation)
+    rotation = side * rng.uniform(0.2, 0.4)
+    return Fracture(
+        "angulated", index, (cut,), pivot=(offset, -side * bone.radius), rotation=rotation
+    )
 
 
 _BUILDERS = {

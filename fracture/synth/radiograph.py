@@ -26,6 +26,7 @@ from fracture.synth.anatomy import (
     chord,
     draw_limb,
     tissue_attenuation,
+    to_image,
     upsample,
 )
 from fracture.synth.fractures import Fracture, draw_fracture, fractured_attenuation
@@ -76,8 +77,8 @@ def render_with_kind(
     normal = rng.standard_normal((size, size))
 
     x, y = _grid(size)
-    attenuation = tissue_attenuation(limb, x, y)
-    attenuation = attenuation + _bones(limb, fracture if fractured else None, x, y)
+    shown = fracture if fractured else None
+    attenuation = tissue_attenuation(limb, x, y) + _bones(limb, shown, x, y)
     signal = gaussian_blur(exposure(attenuation, acq, x, y), acq.blur * size)
     level = burn_marker(display(add_noise(signal, acq, normal), acq), acq)
     image = np.round(level * 255.0).astype(np.uint8)
@@ -116,8 +117,7 @@ def _locate(limb: Limb, fracture: Fracture, size: int):
     """Pixel position of the first cut on the bone axis, and the distal axis direction."""
     bone = limb.bones[fracture.bone]
     s = fracture.cuts[0].offset
-    d = bone.bow * (1.0 - (s / bone.half_length) ** 2)
-    c, n = np.cos(bone.angle), np.sin(bone.angle)
-    x = bone.center[0] + s * c - d * n
-    y = bone.center[1] + s * n + d * c
-    return ((x + 0.5) * size - 0.5, (y + 0.5) * size - 0.5), (c, n)
+    bow = bone.bow * (1.0 - (s / bone.half_length) ** 2)  # as in bone_frame
+    x, y = to_image(bone.center, bone.angle, s, bow)
+    axis = (float(np.cos(bone.angle)), float(np.sin(bone.angle)))
+    return ((x + 0.5) * size - 0.5, (y + 0.5) * size - 0.5), axis

@@ -50,9 +50,7 @@ class SyntheticSpec:
 def _check_int(name: str, value: object, minimum: int) -> None:
     # bool is an int subclass, but `size=True` is always a mistake.
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"synthetic {name}={value!r} is invalid; use an integer >= {minimum}"
-        )
+        raise ConfigError(f"synthetic {name}={value!r} is invalid; use an integer >= {minimum}")
 
 
 def _check_fraction(name: str, value: object) -> None:
