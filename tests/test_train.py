@@ -89,7 +89,7 @@ def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
 
 def test_parameter_counts_are_logged(tiny_cfg, tmp_path):
     train(tiny_cfg("experiment=finetune", "logger=csv"))
-    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    rows = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     trainable = [r.split(",")[header.index("params/trainable")] for r in rows[1:]]
     trainable = [float(v) for v in trainable if v]

@@ -9,7 +9,10 @@ from fracture.models.weights import load_backbone_weights
 
 
 def build_backbone(
-    name: str, weights: str | None = None, allow_download: bool = True
+    name: str,
+    weights: str | None = None,
+    allow_download: bool = True,
+    zero_init_residual: bool = False,
 ) -> tuple[nn.Module, int]:
     """Build a torchvision classifier without its final linear layer.
 
@@ -18,6 +21,8 @@ def build_backbone(
         weights: ``"imagenet"``, a path to a state dict or Lightning checkpoint, or ``None``
             for random initialisation.
         allow_download: Whether missing ImageNet weights may be fetched from the network.
+        zero_init_residual: Start each ResNet residual branch at zero (its last BatchNorm
+            scale = 0), so a deep network trained from scratch begins as a shallow one.
 
     Returns:
         The backbone, mapping images (N, 3, H, W) to features (N, F), and F.
@@ -26,7 +31,8 @@ def build_backbone(
         raise ConfigError(
             f"unknown backbone {name!r}; use a torchvision classification model such as resnet50"
         )
-    backbone = torchvision.models.get_model(name, weights=None)
+    options = {"zero_init_residual": True} if zero_init_residual else {}
+    backbone = torchvision.models.get_model(name, weights=None, **options)
     num_features = _drop_classifier(backbone, name)
     if weights is not None:
         load_backbone_weights(backbone, name, weights, allow_download)

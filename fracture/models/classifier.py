@@ -25,6 +25,9 @@ class FractureClassifier(L.LightningModule):
         backbone: Torchvision model name, e.g. ``"resnet50"``.
         weights: ``"imagenet"``, a weights file, or ``None`` for random initialisation.
         allow_download: Whether missing ImageNet weights may be downloaded.
+        zero_init_residual: Zero-initialise ResNet residual branches (training from scratch).
+        channels_last: Run convolutions in NHWC memory format (about 1.5x faster training
+            on CPU with oneDNN, and what tensor cores want on GPU).
         optimizer: Partial optimizer; called with the trainable parameter groups.
         scheduler: Partial learning-rate scheduler, stepped every epoch; ``None`` for none.
     """
@@ -34,14 +37,20 @@ class FractureClassifier(L.LightningModule):
         backbone: str = "resnet50",
         weights: str | None = None,
         allow_download: bool = True,
+        zero_init_residual: bool = False,
+        channels_last: bool = False,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ):
         super().__init__()
         # The factories are code, not data: keep them out of the checkpoint and the logger.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
-        self.backbone, num_features = build_backbone(backbone, weights, allow_download)
+        self.backbone, num_features = build_backbone(
+            backbone, weights, allow_download, zero_init_residual
+        )
         self.head = nn.Linear(num_features, len(CLASS_NAMES))
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.backbone.to(memory_format=self.memory_format)
         self.loss = nn.CrossEntropyLoss()
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
@@ -53,7 +62,7 @@ class FractureClassifier(L.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2) for normalised images (N, 3, H, W)."""
-        return self.head(self.backbone(images))
+        return self.head(self.backbone(images.contiguous(memory_format=self.memory_format)))
 
     def setup(self, stage: str) -> None:
         # Training's preprocessing is the truth that the checkpoint must carry.
