@@ -52,7 +52,7 @@ class RecordPhases(L.Callback):
 
 
 def fit_with_recorder(cfg, **trainer_overrides):
-    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    datamodule, model = instantiate(cfg.data), initial_model(cfg)
     recorder = RecordPhases()
     callbacks = [instantiate(cfg.finetune), recorder]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False, **trainer_overrides)
@@ -137,3 +137,26 @@ def test_resume_continues_the_schedule(tiny_cfg, tmp_path, stop_after):
     assert recorder.epochs[-1]["lrs"] == pytest.approx([1e-4, 5e-5])
     key = "backbone.layer1.0.conv1.weight"
     assert not torch.equal(model.state_dict()[key], saved["state_dict"][key])
+
+
+def test_frozen_training_matches_a_plain_pytorch_loop(tiny_cfg):
+    # One full batch per epoch and no augmentation: the Lightning run must take exactly the
+    # Adam steps that a hand-written loop over the head takes on the frozen features.
+    cfg = tiny_cfg("experiment=frozen", "data.augment=null", "data.batch_size=16")
+    start = initial_model(cfg)
+    _, model, _ = fit_with_recorder(cfg, enable_checkpointing=False)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    images, labels = next(iter(datamodule.train_dataloader()))
+    start.eval()  # frozen BatchNorm uses its running statistics
+    head = start.head
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.model.optimizer.lr)
+    with torch.no_grad():
+        features = start.backbone(images)
+    for _ in range(cfg.trainer.max_epochs):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(head(features), labels).backward()
+        optimizer.step()
+    torch.testing.assert_close(model.head.weight, head.weight, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(model.head.bias, head.bias, atol=1e-6, rtol=1e-5)
