@@ -52,42 +52,50 @@ def _load_run(path: Path) -> Run:
         return Run(path, None, f"unreadable metrics.json ({error})")
 
 
-def summarise(runs: list[Run]) -> dict[str, dict[str, tuple[float, float]]]:
-    """``{experiment: {metric: (mean, std)}}`` over the finished runs, std 0 for one run."""
+@dataclass
+class Summary:
+    """One experiment's finished runs: ``metrics[name] = (mean, std)``, std 0 for one run."""
+
+    runs: int
+    metrics: dict[str, tuple[float, float]]
+
+
+def summarise(runs: list[Run]) -> dict[str, Summary]:
+    """Per experiment name, the mean and standard deviation of each test metric."""
     groups: dict[str, list[dict]] = {}
     for run in runs:
         if run.metrics is not None:
             groups.setdefault(run.experiment, []).append(run.metrics)
-    return {name: _mean_std(results) for name, results in sorted(groups.items())}
+    return {name: _summary(results) for name, results in sorted(groups.items())}
 
 
-def _mean_std(results: list[dict]) -> dict[str, tuple[float, float]]:
-    summary = {"runs": (float(len(results)), 0.0)}
+def _summary(results: list[dict]) -> Summary:
+    metrics = {}
     for metric in METRICS:
         values = [r[metric] for r in results if metric in r]
         if values:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            summary[metric] = (statistics.fmean(values), spread)
-    return summary
+            metrics[metric] = (statistics.fmean(values), spread)
+    return Summary(len(results), metrics)
 
 
-def markdown_table(summary: dict[str, dict[str, tuple[float, float]]]) -> str:
+def markdown_table(summary: dict[str, Summary]) -> str:
     header = ["experiment", "runs", *(m.split("/")[-1] for m in METRICS)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for name, values in summary.items():
-        cells = [name, str(int(values["runs"][0])), *(_cell(values, m) for m in METRICS)]
+    for name, result in summary.items():
+        cells = [name, str(result.runs), *(_cell(result, m) for m in METRICS)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _cell(values: dict, metric: str) -> str:
-    if metric not in values:
+def _cell(result: Summary, metric: str) -> str:
+    if metric not in result.metrics:
         return "-"
-    mean, std = values[metric]
-    return f"{mean:.3f} ± {std:.3f}" if int(values["runs"][0]) > 1 else f"{mean:.3f}"
+    mean, std = result.metrics[metric]
+    return f"{mean:.3f} ± {std:.3f}" if result.runs > 1 else f"{mean:.3f}"
 
 
-def write_outputs(out_dir: Path, runs: list[Run], summary: dict) -> None:
+def write_outputs(out_dir: Path, runs: list[Run], summary: dict[str, Summary]) -> None:
     """``compare.md``, ``compare.csv`` (one row per run) and ``compare.png`` in ``out_dir``."""
     (out_dir / "compare.md").write_text(markdown_table(summary) + "\n")
     with open(out_dir / "compare.csv", "w", newline="") as handle:
@@ -101,7 +109,7 @@ def write_outputs(out_dir: Path, runs: list[Run], summary: dict) -> None:
                 + [metrics.get(m) for m in METRICS]
             )
     if summary:
-        figure = metric_bars_figure(summary, METRICS)
+        figure = metric_bars_figure({k: v.metrics for k, v in summary.items()}, METRICS)
         figure.savefig(out_dir / "compare.png", dpi=120)
 
 
