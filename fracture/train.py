@@ -37,7 +37,8 @@ def train(cfg: DictConfig) -> dict:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = _run_facts(cfg, trainer, run_dir, fit_seconds=time.perf_counter() - started)
     if cfg.get("test", True):
-        best = trainer.checkpoint_callback.best_model_path or None
+        checkpoint = trainer.checkpoint_callback  # None with trainer.enable_checkpointing=false
+        best = (checkpoint.best_model_path or None) if checkpoint else None
         metrics.update(trainer.test(model, datamodule=datamodule, ckpt_path=best)[0])
         metrics["test/confusion_matrix"] = model.confusion_matrices["test"].tolist()
     if trainer.is_global_zero:

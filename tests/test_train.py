@@ -94,3 +94,11 @@ def test_parameter_counts_are_logged(tiny_cfg, tmp_path):
     trainable = [r.split(",")[header.index("params/trainable")] for r in rows[1:]]
     trainable = [float(v) for v in trainable if v]
     assert len(trainable) == 2 and trainable[0] < trainable[1]  # head only, then all
+
+
+def test_train_without_checkpointing_tests_the_final_weights(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("callbacks=none", "trainer.max_epochs=1", "+trainer.enable_checkpointing=false")
+    metrics = train(cfg)
+    assert metrics["best_checkpoint"] is None
+    assert np.sum(metrics["test/confusion_matrix"]) == 8
+    assert not (tmp_path / "run" / "checkpoints").exists()

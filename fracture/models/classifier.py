@@ -55,7 +55,7 @@ class FractureClassifier(L.LightningModule):
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
         self.preprocessing = Preprocessing()
-        # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "stage/".
+        # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "train_stage".
         self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val", "test")})
         self.confusion = nn.ModuleDict({_key(s): BinaryConfusionMatrix() for s in ("val", "test")})
         self.confusion_matrices: dict[str, torch.Tensor] = {}
