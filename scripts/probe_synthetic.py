@@ -1,12 +1,15 @@
 """Checks that the synthetic set is learnable: ResNet50 from scratch at 64 px, plain PyTorch.
 
-Usage: python scripts/probe_synthetic.py [--epochs 5] [--seed 0] [--root DIR]
+Usage: python scripts/probe_synthetic.py [--epochs 5] [--seed 0] [--root DIR] [--zero-init-residual]
 
 Generates the default ``SyntheticSpec`` (into a temporary directory unless ``--root``),
 trains ``resnet50(weights=None, num_classes=2)`` with Adam (lr 1e-3, batch 32) on
 64 px images (random horizontal flip, gray replicated to 3 channels, ImageNet
 normalisation), and prints per-epoch loss, validation and test accuracy and training
-time. On 2 CPU cores it takes a few minutes; the target is >= 0.90.
+time. On 2 CPU cores it takes a few minutes. Measured 2026-11-27 on 2 cores: plain
+initialisation stays near chance (0.50-0.64 test accuracy after 5 epochs);
+``--zero-init-residual`` reaches 0.78 after 5. The demo's >= 0.90 comes from that plus
+10 epochs (conf/model/resnet50.yaml, conf/trainer/cpu.yaml).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--zero-init-residual", action="store_true")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         ensure_dataset(root, SyntheticSpec())
         print(f"dataset ready in {time.perf_counter() - start:.1f} s at {root}")
         splits = {split: _load(root / split) for split in ("train", "val", "test")}
-    model = resnet50(weights=None, num_classes=2)
+    model = resnet50(weights=None, num_classes=2, zero_init_residual=args.zero_init_residual)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(args.epochs):
         start = time.perf_counter()

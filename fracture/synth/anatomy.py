@@ -125,8 +125,12 @@ def frame(center, angle, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
 def bone_frame(bone: Bone, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates in which the (bowed) bone is straight and centred on ``d = 0``."""
     s, d = frame(bone.center, bone.angle, x, y)
-    bow = bone.bow * (1.0 - np.clip(s / bone.half_length, -1.0, 1.0) ** 2)
-    return s, d - bow
+    return s, d - bow_offset(bone, s)
+
+
+def bow_offset(bone: Bone, s):
+    """How far the bowed shaft's centreline sits off the straight axis at ``s`` along it."""
+    return bone.bow * (1.0 - np.clip(s / bone.half_length, -1.0, 1.0) ** 2)
 
 
 def chord(radius: np.ndarray, d: np.ndarray) -> np.ndarray:

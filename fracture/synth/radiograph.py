@@ -23,6 +23,7 @@ from fracture.synth.anatomy import (
     Limb,
     bone_attenuation,
     bone_frame,
+    bow_offset,
     chord,
     draw_limb,
     tissue_attenuation,
@@ -117,7 +118,6 @@ def _locate(limb: Limb, fracture: Fracture, size: int):
     """Pixel position of the first cut on the bone axis, and the distal axis direction."""
     bone = limb.bones[fracture.bone]
     s = fracture.cuts[0].offset
-    bow = bone.bow * (1.0 - (s / bone.half_length) ** 2)  # as in bone_frame
-    x, y = to_image(bone.center, bone.angle, s, bow)
+    x, y = to_image(bone.center, bone.angle, s, float(bow_offset(bone, s)))
     axis = (float(np.cos(bone.angle)), float(np.sin(bone.angle)))
     return ((x + 0.5) * size - 0.5, (y + 0.5) * size - 0.5), axis
