@@ -15,3 +15,12 @@ class ConfigError(FractureError, ValueError):
 
 class WeightsError(FractureError, FileNotFoundError):
     """Pretrained weights that are asked for but cannot be found offline."""
+
+
+class UnreadableImage(DataError):
+    """An image file that cannot be decoded; ``reason`` says why in a few words."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
