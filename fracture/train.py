@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import FractureError
+from fracture.evaluation.studies import study_metrics
 from fracture.run_files import write_config, write_metrics
 
 
@@ -41,6 +42,8 @@ def train(cfg: DictConfig) -> dict:
         best = (checkpoint.best_model_path or None) if checkpoint else None
         metrics.update(trainer.test(model, datamodule=datamodule, ckpt_path=best)[0])
         metrics["test/confusion_matrix"] = model.confusion_matrices["test"].tolist()
+        metrics.update(_study_level(datamodule, model))
+    metrics.update(_data_facts(datamodule))
     if trainer.is_global_zero:
         write_metrics(run_dir, metrics)
         _log_hparams_with_results(trainer, cfg, metrics)
@@ -69,6 +72,25 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
             "score": float(checkpoint.best_model_score) if best else None,
         },
     }
+
+
+def _data_facts(datamodule) -> dict:
+    """How many images each split used and which files were excluded as unreadable."""
+    samples = getattr(datamodule, "samples", {})
+    excluded = getattr(datamodule, "excluded", [])
+    return {
+        "data/images": {split: len(members) for split, members in samples.items()},
+        "data/excluded": len(excluded),
+        "data/excluded_files": excluded,
+    }
+
+
+def _study_level(datamodule, model) -> dict:
+    test = getattr(datamodule, "samples", {}).get("test", [])
+    if not test or any(sample.study is None for sample in test):
+        return {}
+    labels = [sample.label for sample in test]
+    return study_metrics(model.test_probabilities, labels, [sample.study for sample in test])
 
 
 def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:

@@ -38,7 +38,8 @@ def tiny_cfg(tiny_root, tmp_path):
         cfg = compose_config(
             [
                 f"data.root={tiny_root}",
-                "data.synthetic=null",
+                "data.source.synthetic=null",
+                f"data.cache_dir={tmp_path / 'cache'}",
                 "data.image_size=32",
                 "data.resize_size=32",
                 "data.batch_size=8",

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from fracture.data import Augmentation, FractureDataModule
+from fracture.data.sources import SplitFolders
 from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from fracture.labels import FRACTURED
 
@@ -31,7 +32,7 @@ def expected_pixel(value: int) -> torch.Tensor:
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_batches_are_normalised_three_channel_float(constant_root, split):
     datamodule = FractureDataModule(
-        constant_root,
+        SplitFolders(constant_root),
         image_size=16,
         resize_size=20,
         batch_size=4,
@@ -50,7 +51,11 @@ def test_batches_are_normalised_three_channel_float(constant_root, split):
 
 def test_train_augmentation_is_random_and_eval_is_not(tiny_root):
     datamodule = FractureDataModule(
-        tiny_root, image_size=32, resize_size=36, num_workers=0, augment=Augmentation()
+        SplitFolders(tiny_root),
+        image_size=32,
+        resize_size=36,
+        num_workers=0,
+        augment=Augmentation(),
     )
     datamodule.setup("fit")
     train_set = datamodule.train_dataloader().dataset
@@ -64,7 +69,11 @@ def test_generates_synthetic_set_on_first_use(tmp_path):
 
     spec = SyntheticSpec(seed=1, size=32, train=4, val=2, test=2)
     datamodule = FractureDataModule(
-        tmp_path / "synth", image_size=32, resize_size=32, num_workers=0, synthetic=spec
+        SplitFolders(tmp_path / "synth", synthetic=spec),
+        image_size=32,
+        resize_size=32,
+        num_workers=0,
+        cache_dir=tmp_path / "cache",
     )
     datamodule.prepare_data()
     datamodule.setup("fit")

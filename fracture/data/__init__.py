@@ -1,8 +1,17 @@
-"""Radiograph datasets: folder layouts, preprocessing, augmentation and the DataModule."""
+"""Radiograph datasets: sources, decoding, inspection, preprocessing, augmentation and the
+DataModule."""
 
 from fracture.data.augmentation import Augmentation
 from fracture.data.datamodule import FractureDataModule
-from fracture.data.folders import Sample, scan_split_folders
 from fracture.data.preprocessing import Preprocessing
+from fracture.data.samples import SPLITS, Sample
+from fracture.data.sources import scan_split_folders
 
-__all__ = ["Augmentation", "FractureDataModule", "Preprocessing", "Sample", "scan_split_folders"]
+__all__ = [
+    "SPLITS",
+    "Augmentation",
+    "FractureDataModule",
+    "Preprocessing",
+    "Sample",
+    "scan_split_folders",
+]

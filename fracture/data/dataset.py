@@ -3,28 +3,29 @@
 from collections.abc import Callable, Sequence
 
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from fracture.data.folders import Sample
-
-
-def load_grayscale(path) -> Image.Image:
-    """Open an image file as 8-bit grayscale, honouring EXIF orientation."""
-    with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("L")
+from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
+from fracture.data.samples import Sample
 
 
 class RadiographDataset(Dataset):
-    """Images and labels of one split; ``transform`` turns a PIL image into a tensor."""
+    """Images and labels of one split; ``transform`` turns a grayscale PIL image into a tensor.
 
-    def __init__(self, samples: Sequence[Sample], transform: Callable):
+    The files were inspected before training (see ``fracture.data.inspection``), so a decode
+    error here means a file changed during the run, and it is raised rather than hidden.
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], transform: Callable, max_pixels: int = DEFAULT_MAX_PIXELS
+    ):
         self.samples = list(samples)
         self.transform = transform
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.samples[index]
-        return self.transform(load_grayscale(sample.path)), sample.label
+        return self.transform(read_radiograph(sample.path, self.max_pixels)), sample.label

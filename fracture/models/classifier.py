@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import BinaryConfusionMatrix
 
@@ -51,7 +52,10 @@ class FractureClassifier(L.LightningModule):
         self.head = nn.Linear(num_features, len(CLASS_NAMES))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.backbone.to(memory_format=self.memory_format)
-        self.loss = nn.CrossEntropyLoss()
+        # Class weights for the loss (data.balance=loss_weights), set in setup from the data.
+        # Not persistent: they describe a training set, not the model, and checkpoints must
+        # load into a model built without them.
+        self.register_buffer("class_weights", None, persistent=False)
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
         self.preprocessing = Preprocessing()
@@ -69,6 +73,8 @@ class FractureClassifier(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "preprocessing"):
             self.preprocessing = datamodule.preprocessing
+        if stage == "fit" and getattr(datamodule, "loss_weights", None) is not None:
+            self.class_weights = datamodule.loss_weights.to(self.device)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -82,8 +88,10 @@ class FractureClassifier(L.LightningModule):
     def _step(self, batch, stage: str) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
-        loss = self.loss(logits, labels)
+        loss = F.cross_entropy(logits, labels, weight=self.class_weights)
         probabilities = logits.detach().softmax(dim=1)[:, FRACTURED]  # (N,) P(fractured)
+        if stage == "test":
+            self._test_probabilities.append(probabilities.cpu())
         self.metrics[_key(stage)].update(probabilities, labels)
         if _key(stage) in self.confusion:
             self.confusion[_key(stage)].update(probabilities, labels)
@@ -102,8 +110,13 @@ class FractureClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
 
+    def on_test_epoch_start(self) -> None:
+        self._test_probabilities: list[torch.Tensor] = []
+
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
+        # In test-loader order, for study-level aggregation (MURA) after the test.
+        self.test_probabilities = torch.cat(self._test_probabilities)
 
     def _log_epoch_metrics(self, stage: str) -> None:
         metrics = self.metrics[_key(stage)]

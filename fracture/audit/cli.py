@@ -1,0 +1,138 @@
+"""``fracture-audit``: the truth about a dataset before training on it.
+
+fracture-audit /data/bone-xrays --out audit/                  # layout detected
+fracture-audit data=mura data.root=/data/MURA-v1.1 --out audit/  # any data config
+fracture-audit /data/kaggle --write-clean-manifest clean.csv   # then data=csv data.root=clean.csv
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from fracture.audit.clean import write_clean_manifest
+from fracture.audit.figures import (
+    augmented_samples_figure,
+    class_distribution_figure,
+    pick_examples,
+)
+from fracture.audit.outputs import markdown_summary, write_report
+from fracture.audit.report import audit_splits
+from fracture.data.preprocessing import Preprocessing
+from fracture.data.sources.layout import detect_layout
+from fracture.errors import FractureError
+from fracture.train import CONF_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Audit a dataset; returns the exit status (2 on a bad path or config)."""
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _data_config(args.source, args.layout)
+        out_dir = args.out or _default_out_dir(cfg)
+        report = run(cfg, out_dir, args)
+    except FractureError as error:
+        print(f"fracture-audit: error: {error}", file=sys.stderr)
+        return 2
+    print(markdown_summary(report))
+    print(f"Report: {out_dir / 'audit.json'}   Figures: tensorboard --logdir {out_dir}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fracture-audit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "source",
+        nargs="+",
+        help="a dataset folder or manifest CSV, or overrides: data=<source> data.root=<path>",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: logs/audit/<time>_<name>)"
+    )
+    parser.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "folder", "class_folders", "csv", "fracatlas", "mura"],
+        help="how the folder is organised (default: detected)",
+    )
+    parser.add_argument(
+        "--write-clean-manifest",
+        type=Path,
+        metavar="PATH",
+        help="write a CSV without unreadable files and leakage",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="inspection processes (default: all usable cores)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="file-inspection cache (default: data.cache_dir)"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, help="decompression-bomb limit (default: data.max_pixels)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _data_config(source: list[str], layout: str) -> DictConfig:
+    """The ``data`` config: from overrides, or a data config chosen for a folder's layout."""
+    overrides = source if all("=" in arg for arg in source) else None
+    if overrides is None and len(source) != 1:
+        raise FractureError(f"give one dataset path or only key=value overrides, not {source}")
+    root = None if overrides else Path(source[0]).expanduser()
+    if root is not None:
+        overrides = [f"data={detect_layout(root) if layout == 'auto' else layout}"]
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        cfg = compose("train", overrides=overrides)
+    if root is not None:
+        with open_dict(cfg):
+            cfg.data.root = str(root)  # set here, not as an override: paths may hold '=' or ','
+    return cfg
+
+
+def _default_out_dir(cfg: DictConfig) -> Path:
+    name = Path(str(cfg.data.root)).name or "dataset"
+    return Path(cfg.paths.log_dir) / "audit" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{name}"
+
+
+def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
+    """Audit the data of ``cfg`` into ``out_dir``; returns the report."""
+    data = cfg.data
+    source = instantiate(data.source)
+    source.prepare()
+    splits = source.splits()
+    max_pixels = args.max_pixels or data.max_pixels
+    cache_dir = args.cache_dir or data.cache_dir
+    report, prints, duplicates = audit_splits(
+        splits, cache_dir, max_pixels, args.workers, not args.no_progress
+    )
+    report = {"source": repr(source), **report}
+    if args.write_clean_manifest:
+        report["clean_manifest"] = write_clean_manifest(
+            args.write_clean_manifest, splits, prints, duplicates
+        )
+    readable = {p.path for p in prints}
+    train = [s for s in splits["train"] if str(s.path) in readable]
+    figures = {
+        "class_distribution": class_distribution_figure(report["counts"]),
+        "augmented_samples": augmented_samples_figure(
+            pick_examples(train),
+            instantiate(data.augment),
+            Preprocessing(data.image_size, data.resize_size),
+            max_pixels,
+        ),
+    }
+    write_report(out_dir, report, figures)
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Read any radiograph file into one convention: an 8-bit grayscale PIL image (mode "L").
+
+The format is found from the content, never the extension: DICOM by the ``DICM`` magic at
+byte 128, everything else by Pillow. The FULL pixel data is decoded, so truncated files fail
+instead of being padded (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` must stay False; decoding
+refuses to run if something else set it). Every failure raises
+:class:`fracture.errors.UnreadableImage` with a short reason for the audit report.
+
+Pixel conventions (``out`` is the uint8 result, rounding is half up):
+
+- 8-bit grayscale ("L"): unchanged; "1" becomes 0/255.
+- Colour and palette (RGB, CMYK incl. Adobe-inverted JPEGs, P, LA, RGBA, PA, ...): alpha,
+  palette transparency included, is composited over BLACK, ``round(c * a / 255)``, because
+  black is the radiograph background (air): a transparent margin must look like the film
+  around the anatomy, not like bright bone. Then Pillow's ITU-R 601-2 luma, ``convert("L")``.
+- 16/32-bit integer grayscale ("I;16", "I;16B", "I", ...): linear from the stored bit depth,
+  ``out = round(v * 255 / (2**bits - 1))`` with ``bits`` the smallest of 8, 10, 12, 14, 16
+  (32 above that) whose range holds the maximum value. 12-bit detector data in a 16-bit
+  container would otherwise look black, and a full-range 16-bit image maps like ``v / 257``.
+  Negative values ("I") are clipped to 0.
+- 32-bit float ("F"): min-max stretch to 0..255 (no bit depth to read); NaN counts as 0 and
+  a constant image becomes 0.
+- EXIF orientation is applied (``ImageOps.exif_transpose``); ``width``/``height`` in
+  :class:`Decoded` are the stored size, before rotation.
+- Multi-frame files (GIF, TIFF, DICOM): the first frame only.
+- DICOM grayscale (MONOCHROME1/2): the modality LUT (``apply_rescale``: Rescale
+  Slope/Intercept), then the VOI (``apply_voi_lut``, ``prefer_lut=True``): a VOI LUT Sequence
+  maps into 0..2**n-1 (n = third LUT Descriptor value); else the first Window
+  Center/Width with the VOI LUT Function (LINEAR by default, PS3.3 C.11.2.1.2) maps into
+  pydicom's ``[y_min, y_max]`` (the stored range from Bits Stored and Pixel Representation,
+  rescaled), found by pushing -inf/+inf through pydicom's own windowing; else the min..max
+  of the rescaled values. That range maps linearly to 0..255. MONOCHROME1 is then inverted,
+  so bone is bright as in MONOCHROME2. Presentation LUT Shape is not applied.
+- DICOM colour (RGB, YBR_* converted to RGB by pydicom, PALETTE COLOR via its LUT): scaled
+  to 8 bits from Bits Stored (the LUT's entry size for palettes), then luma as above.
+
+Decompression bombs: width x height from the header (DICOM Rows x Columns) is checked
+against ``max_pixels`` before any pixel is decoded; Pillow's ``Image.open`` only reads the
+header. Pillow's own ``DecompressionBombWarning`` is silenced locally (our guard is the
+policy) and its ``DecompressionBombError`` becomes our reason. Pillow's global
+``MAX_IMAGE_PIXELS`` is never changed, so its hard limit (2 x MAX_IMAGE_PIXELS, about 179
+Mpx by default) still applies when ``max_pixels`` is set higher. ``warnings.catch_warnings``
+is not thread-safe; decoding runs in worker processes, where that does not matter.
+"""
+
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from pydicom import dcmread
+from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut, get_decoder, pixel_array
+
+from fracture.errors import UnreadableImage
+
+# Room for the largest genuine radiographs (stitched long-leg or spine images reach tens of
+# megapixels) while bounding one decoded image to about 100 MB (8-bit) per worker.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+_DICOM_GRAY = ("MONOCHROME1", "MONOCHROME2")
+# pydicom's decoders return these as RGB (YBR_FULL/_422 converted, ICT/RCT undone by JPEG 2000).
+_DICOM_RGB = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
+_PIXEL_DATA_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded image in the project's convention, with facts about its source.
+
+    Attributes:
+        image: Mode "L", uint8, EXIF orientation applied.
+        format: What the content is ("PNG", "JPEG", "DICOM", ...), whatever the extension.
+        mode: The source's PIL mode, or for DICOM its Photometric Interpretation.
+        width: Stored width, before EXIF rotation.
+        height: Stored height, before EXIF rotation.
+    """
+
+    image: Image.Image
+    format: str
+    mode: str
+    width: int
+    height: int
+
+
+def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode an image file of any supported format into an 8-bit grayscale image.
+
+    Args:
+        path: The image file (str or path-like).
+        max_pixels: Refuse images whose width x height exceeds this, before decoding.
+
+    Returns:
+        The grayscale image and facts about the source.
+
+    Raises:
+        UnreadableImage: For any failure, with a short ``reason``.
+    """
+    path = Path(path)
+    _check_file(path)
+    if is_dicom(path):
+        return _decode_dicom(path, max_pixels)
+    return _decode_pillow(path, max_pixels)
+
+
+def read_radiograph(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode an image file into an 8-bit grayscale PIL image (see :func:`decode`).
+
+    Args:
+        path: The image file (str or path-like).
+        max_pixels: Refuse images whose width x height exceeds this, before decoding.
+
+    Returns:
+        A mode "L" image.
+
+    Raises:
+        UnreadableImage: For any failure, with a short ``reason``.
+    """
+    return decode(path, max_pixels).image
+
+
+def is_dicom(path) -> bool:
+    """Tell whether a file is DICOM Part 10, by the ``DICM`` magic at byte offset 128.
+
+    Files without the preamble (raw ACR-NEMA style datasets) are not accepted: recognising them
+    needs guessing from the first tag and ``dcmread(force=True)``, which turns almost any
+    bytes into a "dataset". :func:`decode` names them in its reason instead.
+
+    Args:
+        path: Any file (str or path-like).
+
+    Returns:
+        True if the magic is there; False otherwise, also when the file cannot be read.
+    """
+    try:
+        with open(path, "rb") as file:
+            file.seek(128)
+            return file.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _check_file(path: Path) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UnreadableImage(path, "file not found") from None
+    except OSError as error:
+        raise UnreadableImage(path, f"cannot read: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableImage(path, "not a regular file")
+    if info.st_size == 0:
+        raise UnreadableImage(path, "zero bytes")
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise UnreadableImage(
+            path,
+            f"too many pixels: {width}x{height} = {width * height:,} > max_pixels={max_pixels:,}; "
+            "raise data.max_pixels if the file is genuine",
+        )
+
+
+# --- Pillow formats ----------------------------------------------------------------------------
+
+
+def _decode_pillow(path: Path, max_pixels: int) -> Decoded:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # Someone set Pillow's global: truncated files would be padded with grey silently.
+        raise UnreadableImage(path, "refusing to decode: PIL.ImageFile.LOAD_TRUNCATED_IMAGES=True")
+    try:
+        with warnings.catch_warnings():
+            # Our max_pixels check is the policy; Pillow's warning would only repeat it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _open_with_pillow(path, max_pixels)
+    except UnreadableImage:
+        raise
+    except Exception as error:  # noqa: BLE001 - any decoder failure is a reason, not a crash
+        raise UnreadableImage(path, _pillow_reason(path, error, max_pixels)) from error
+
+
+def _open_with_pillow(path: Path, max_pixels: int) -> Decoded:
+    with Image.open(path) as source:
+        _check_pixels(path, source.width, source.height, max_pixels)
+        # exif_transpose loads the full first frame and returns an independent copy.
+        image = _to_gray(ImageOps.exif_transpose(source))
+        return Decoded(image, source.format, source.mode, source.width, source.height)
+
+
+def _pillow_reason(path: Path, error: Exception, max_pixels: int) -> str:
+    if isinstance(error, Image.DecompressionBombError):
+        return _pillow_bomb_reason(error, max_pixels)
+    if isinstance(error, UnidentifiedImageError):
+        return _unknown_content_reason(path)
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"cannot read: {error.strerror}"
+    if "truncated" in str(error):
+        return "truncated image data"
+    return f"corrupt image data ({type(error).__name__}: {str(error)[:80]})"
+
+
+def _pillow_bomb_reason(error: Exception, max_pixels: int) -> str:
+    # Pillow refuses in Image.open, before our check; its message holds the pixel count.
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    count = f"{int(found[1]):,}" if found else "more than Pillow's limit"
+    limit = 2 * Image.MAX_IMAGE_PIXELS
+    if found and int(found[1]) > max_pixels:
+        return (
+            f"too many pixels: {count} > max_pixels={max_pixels:,}; "
+            "raise data.max_pixels if the file is genuine"
+        )
+    return f"too many pixels: {count} > Pillow's limit {limit:,} (2 x PIL.Image.MAX_IMAGE_PIXELS)"
+
+
+def _unknown_content_reason(path: Path) -> str:
+    with open(path, "rb") as file:
+        head = file.read(2)
+    # A preamble-less DICOM dataset starts with a group 0002 or 0008 tag (little endian).
+    if head in (b"\x02\x00", b"\x08\x00"):
+        return "not an image (maybe DICOM without the 128-byte preamble and DICM; re-save it)"
+    return "not an image (text/unknown content)"
+
+
+def _to_gray(image: Image.Image) -> Image.Image:
+    if image.mode == "L":
+        return image
+    if image.mode == "F":
+        return Image.fromarray(_stretch(np.asarray(image)))
+    if image.mode.startswith("I"):
+        return Image.fromarray(_scale_by_bit_depth(np.asarray(image)))
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        return Image.fromarray(_over_black(np.asarray(image.convert("RGBA")))).convert("L")
+    return image.convert("RGB").convert("L")
+
+
+def _over_black(rgba: np.ndarray) -> np.ndarray:
+    colour = rgba[..., :3].astype(np.uint32)
+    alpha = rgba[..., 3:].astype(np.uint32)
+    # Integer round(c * a / 255); c * a / 255 is never exactly k + 0.5, so no tie rule needed.
+    return ((colour * alpha + 127) // 255).astype(np.uint8)
+
+
+def _scale_by_bit_depth(values: np.ndarray, bits: int | None = None) -> np.ndarray:
+    values = np.clip(values.astype(np.int64), 0, None)
+    if bits is None:
+        peak = int(values.max(initial=0))
+        bits = next((b for b in (8, 10, 12, 14, 16) if peak < 2**b), 32)
+    top = 2**bits - 1
+    # Exact integer form of round_half_up(v * 255 / top).
+    return ((values * 510 + top) // (2 * top)).astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0)
+    return _to_uint8(values, float(values.min(initial=0)), float(values.max(initial=0)))
+
+
+def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Linear map of [low, high] onto 0..255, rounding half up; low == high gives 0."""
+    if high == low:
+        return np.zeros(values.shape, np.uint8)
+    scaled = (values.astype(np.float64) - low) * (255 / (high - low))
+    return np.clip(np.floor(scaled + 0.5), 0, 255).astype(np.uint8)
+
+
+# --- DICOM -------------------------------------------------------------------------------------
+
+
+def _decode_dicom(path: Path, max_pixels: int) -> Decoded:
+    ds = _read_dataset(path)
+    rows, columns, photometric = _dicom_geometry(path, ds)
+    _check_pixels(path, columns, rows, max_pixels)
+    _check_transfer_syntax(path, ds)
+    try:
+        frame = pixel_array(ds, index=0)  # first frame only
+    except Exception as error:  # noqa: BLE001 - decoder errors of any kind become a reason
+        raise UnreadableImage(path, _dicom_pixel_reason(error)) from error
+    image = Image.fromarray(_dicom_to_uint8(path, frame, ds, photometric))
+    return Decoded(image, "DICOM", photometric, columns, rows)
+
+
+def _read_dataset(path: Path):
+    # No force=True: is_dicom already saw the DICM magic, so a standard read must work.
+    try:
+        return dcmread(path)
+    except Exception as error:  # noqa: BLE001 - pydicom raises many kinds on broken headers
+        raise UnreadableImage(path, f"corrupt DICOM header ({str(error)[:80]})") from error
+
+
+def _dicom_geometry(path: Path, ds) -> tuple[int, int, str]:
+    if not any(tag in ds for tag in _PIXEL_DATA_TAGS):
+        raise UnreadableImage(path, "DICOM without pixel data")
+    try:
+        return int(ds.Rows), int(ds.Columns), str(ds.PhotometricInterpretation)
+    except (AttributeError, TypeError, ValueError):
+        raise UnreadableImage(
+            path, "DICOM without Rows/Columns/PhotometricInterpretation"
+        ) from None
+
+
+def _check_transfer_syntax(path: Path, ds) -> None:
+    uid = ds.file_meta.get("TransferSyntaxUID")
+    if uid is None:
+        raise UnreadableImage(path, "DICOM without a transfer syntax")
+    label = uid.name if uid.name == str(uid) else f"{uid.name} ({uid})"
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        raise UnreadableImage(
+            path,
+            f"unsupported DICOM transfer syntax {label}: pydicom has no decoder for it; "
+            "convert the file to an uncompressed syntax (e.g. gdcmconv --raw)",
+        ) from None
+    if not decoder.is_available:
+        plugins = "; or ".join(decoder.missing_dependencies) or "a pydicom decoding plugin"
+        raise UnreadableImage(path, f"unsupported DICOM transfer syntax {label}: install {plugins}")
+
+
+def _dicom_pixel_reason(error: Exception) -> str:
+    text = str(error)
+    if "less than expected" in text or "truncated" in text.lower():
+        return "truncated image data"
+    return f"corrupt DICOM pixel data ({type(error).__name__}: {text[:80]})"
+
+
+def _dicom_to_uint8(path: Path, frame: np.ndarray, ds, photometric: str) -> np.ndarray:
+    try:
+        if photometric in _DICOM_GRAY:
+            return _dicom_gray(frame, ds, invert=photometric == "MONOCHROME1")
+        if photometric == "PALETTE COLOR":
+            rgb = apply_color_lut(frame, ds)
+            return _luma(_scale_by_bit_depth(rgb, 8 * rgb.itemsize))
+        if photometric in _DICOM_RGB and frame.ndim == 3:
+            return _luma(_scale_by_bit_depth(frame, int(ds.BitsStored)))
+    except Exception as error:  # noqa: BLE001 - bad LUT or window values in the header
+        raise UnreadableImage(path, f"bad DICOM LUT/window ({str(error)[:80]})") from error
+    raise UnreadableImage(path, f"unsupported DICOM PhotometricInterpretation {photometric}")
+
+
+def _dicom_gray(frame: np.ndarray, ds, invert: bool) -> np.ndarray:
+    values = apply_rescale(frame, ds)
+    windowed, (low, high) = _apply_voi(values, ds)
+    out = _to_uint8(windowed, low, high)
+    return 255 - out if invert else out
+
+
+def _apply_voi(values: np.ndarray, ds) -> tuple[np.ndarray, tuple[float, float]]:
+    """VOI LUT or window (pydicom's choice with prefer_lut=True) and its output range."""
+    if _has_voi_lut(ds):
+        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        # A LUT indexes integers; rounding avoids pydicom's float-input warning.
+        indices = np.floor(values.astype(np.float64) + 0.5).astype(np.int64)
+        return apply_voi_lut(indices, ds, prefer_lut=True), (0.0, float(2**bits - 1))
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        low, high = apply_voi_lut(np.array([-np.inf, np.inf]), ds, prefer_lut=True)
+        return apply_voi_lut(values, ds, prefer_lut=True), (float(low), float(high))
+    return values, (float(values.min()), float(values.max()))
+
+
+def _has_voi_lut(ds) -> bool:
+    # The same validity test pydicom's apply_voi_lut uses before it prefers the LUT.
+    items = ds.get("VOILUTSequence")
+    return bool(items) and all(items[0].get(k) is not None for k in ("LUTDescriptor", "LUTData"))
+
+
+def _luma(rgb8: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb8, "RGB").convert("L"))

@@ -1,0 +1,1 @@
+"""Evaluation beyond per-image test metrics."""
