@@ -42,5 +42,5 @@ def test_balanced_sampler_draws_classes_equally_often():
 
 
 def test_unknown_balance_is_a_config_error():
-    with pytest.raises(ConfigError, match="data.balance='oversample'"):
+    with pytest.raises(ConfigError, match=r"data\.balance='oversample'"):
         check_balance("oversample")

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from fracture.data import Augmentation, FractureDataModule
-from fracture.data.sources import SplitFolders
 from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from fracture.data.sources import SplitFolders
 from fracture.labels import FRACTURED
 
 

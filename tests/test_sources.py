@@ -38,6 +38,7 @@ def test_split_folders_accept_valid_and_odd_class_names(tmp_path):
 
 def test_missing_split_folder_names_the_aliases(tmp_path):
     write_png(tmp_path / "train" / "fractured" / "a.png")
+    write_png(tmp_path / "train" / "normal" / "a.png")
     with pytest.raises(DataError, match="val/valid/validation"):
         SplitFolders(tmp_path).splits()
 

@@ -29,9 +29,8 @@ def write_report(out_dir: Path, report: dict, figures: dict) -> None:
 def markdown_summary(report: dict) -> str:
     """The report's essentials as Markdown: counts, leakage, warnings, unreadable files."""
     lines = [f"# Audit of {report.get('source', 'a dataset')}", "", _headline(report), ""]
-    lines += _counts_table(report["counts"]) + [""]
-    lines += _leakage_table(report["leakage"]) + [""]
-    lines += ["## Warnings", ""] + [f"- {w}" for w in report["warnings"] or ["none"]] + [""]
+    lines += [*_counts_table(report["counts"]), "", *_leakage_table(report["leakage"]), ""]
+    lines += ["## Warnings", "", *(f"- {w}" for w in report["warnings"] or ["none"]), ""]
     lines += _unreadable_table(report["unreadable"])
     return "\n".join(lines) + "\n"
 
@@ -75,7 +74,7 @@ def _unreadable_table(unreadable: list[dict]) -> list[str]:
         return []
     rows = [[u["split"], u["path"], u["reason"]] for u in unreadable[:_MAX_LISTED]]
     more = len(unreadable) - _MAX_LISTED
-    tail = [f"", f"... and {more} more in {AUDIT_FILE}"] if more > 0 else []
+    tail = ["", f"... and {more} more in {AUDIT_FILE}"] if more > 0 else []
     return ["## Unreadable files", "", *_table(["split", "path", "reason"], rows), *tail]
 
 

@@ -24,9 +24,11 @@ Pixel conventions (``out`` is the uint8 result, rounding is half up):
   :class:`Decoded` are the stored size, before rotation.
 - Multi-frame files (GIF, TIFF, DICOM): the first frame only.
 - DICOM grayscale (MONOCHROME1/2): the modality LUT (``apply_rescale``: Rescale
-  Slope/Intercept), then the VOI (``apply_voi_lut``, ``prefer_lut=True``): a VOI LUT Sequence
-  maps into 0..2**n-1 (n = third LUT Descriptor value); else the first Window
-  Center/Width with the VOI LUT Function (LINEAR by default, PS3.3 C.11.2.1.2) maps into
+  Slope/Intercept), then the VOI as pydicom's ``apply_voi_lut(prefer_lut=True)`` chooses it:
+  the first VOI LUT Sequence item, whose output range is taken as 0..max(LUT Data) (not
+  0..2**n-1 from the LUT Descriptor, which some devices misdeclare); else the first Window
+  Center/Width with the VOI LUT Function (LINEAR by default, PS3.3 C.11.2.1.2; LINEAR_EXACT
+  and SIGMOID as pydicom implements them) maps into
   pydicom's ``[y_min, y_max]`` (the stored range from Bits Stored and Pixel Representation,
   rescaled), found by pushing -inf/+inf through pydicom's own windowing; else the min..max
   of the rescaled values. That range maps linearly to 0..255. MONOCHROME1 is then inverted,
@@ -43,7 +45,6 @@ Mpx by default) still applies when ``max_pixels`` is set higher. ``warnings.catc
 is not thread-safe; decoding runs in worker processes, where that does not matter.
 """
 
-import os
 import re
 import stat
 import warnings
@@ -180,7 +181,7 @@ def _decode_pillow(path: Path, max_pixels: int) -> Decoded:
             return _open_with_pillow(path, max_pixels)
     except UnreadableImage:
         raise
-    except Exception as error:  # noqa: BLE001 - any decoder failure is a reason, not a crash
+    except Exception as error:  # any decoder failure is a reason, not a crash
         raise UnreadableImage(path, _pillow_reason(path, error, max_pixels)) from error
 
 
@@ -199,7 +200,7 @@ def _pillow_reason(path: Path, error: Exception, max_pixels: int) -> str:
         return _unknown_content_reason(path)
     if isinstance(error, OSError) and error.errno is not None:
         return f"cannot read: {error.strerror}"
-    if "truncated" in str(error):
+    if "truncated" in str(error).lower():
         return "truncated image data"
     return f"corrupt image data ({type(error).__name__}: {str(error)[:80]})"
 
@@ -218,8 +219,11 @@ def _pillow_bomb_reason(error: Exception, max_pixels: int) -> str:
 
 
 def _unknown_content_reason(path: Path) -> str:
-    with open(path, "rb") as file:
-        head = file.read(2)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(2)
+    except OSError:
+        head = b""
     # A preamble-less DICOM dataset starts with a group 0002 or 0008 tag (little endian).
     if head in (b"\x02\x00", b"\x08\x00"):
         return "not an image (maybe DICOM without the 128-byte preamble and DICM; re-save it)"
@@ -272,24 +276,39 @@ def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def _decode_dicom(path: Path, max_pixels: int) -> Decoded:
-    ds = _read_dataset(path)
-    rows, columns, photometric = _dicom_geometry(path, ds)
-    _check_pixels(path, columns, rows, max_pixels)
-    _check_transfer_syntax(path, ds)
-    try:
-        frame = pixel_array(ds, index=0)  # first frame only
-    except Exception as error:  # noqa: BLE001 - decoder errors of any kind become a reason
-        raise UnreadableImage(path, _dicom_pixel_reason(error)) from error
-    image = Image.fromarray(_dicom_to_uint8(path, frame, ds, photometric))
-    return Decoded(image, "DICOM", photometric, columns, rows)
+    with warnings.catch_warnings(record=True) as caught:
+        # pydicom warns about non-conformant files it still reads; only a truncation matters.
+        warnings.simplefilter("always")
+        ds = _read_dataset(path)
+        if any("end of file" in str(warning.message).lower() for warning in caught):
+            raise UnreadableImage(path, "truncated image data")  # pydicom drops the pixel data
+        rows, columns, photometric = _dicom_geometry(path, ds)
+        _check_pixels(path, columns, rows, max_pixels)
+        _check_transfer_syntax(path, ds)
+        pixels = _dicom_to_uint8(path, _first_frame(path, ds), ds, photometric)
+    return Decoded(Image.fromarray(pixels), "DICOM", photometric, columns, rows)
 
 
 def _read_dataset(path: Path):
     # No force=True: is_dicom already saw the DICM magic, so a standard read must work.
     try:
         return dcmread(path)
-    except Exception as error:  # noqa: BLE001 - pydicom raises many kinds on broken headers
-        raise UnreadableImage(path, f"corrupt DICOM header ({str(error)[:80]})") from error
+    except Exception as error:  # pydicom raises many kinds on broken headers
+        raise UnreadableImage(path, _dicom_reason("corrupt DICOM header", error)) from error
+
+
+def _first_frame(path: Path, ds) -> np.ndarray:
+    try:
+        return pixel_array(ds, index=0)
+    except Exception as error:  # decoder errors of any kind become a reason
+        raise UnreadableImage(path, _dicom_reason("corrupt DICOM pixel data", error)) from error
+
+
+def _dicom_reason(what: str, error: Exception) -> str:
+    text = str(error)
+    if "less than expected" in text or "truncated" in text.lower():
+        return "truncated image data"
+    return f"{what} ({type(error).__name__}: {text[:80]})"
 
 
 def _dicom_geometry(path: Path, ds) -> tuple[int, int, str]:
@@ -321,13 +340,6 @@ def _check_transfer_syntax(path: Path, ds) -> None:
         raise UnreadableImage(path, f"unsupported DICOM transfer syntax {label}: install {plugins}")
 
 
-def _dicom_pixel_reason(error: Exception) -> str:
-    text = str(error)
-    if "less than expected" in text or "truncated" in text.lower():
-        return "truncated image data"
-    return f"corrupt DICOM pixel data ({type(error).__name__}: {text[:80]})"
-
-
 def _dicom_to_uint8(path: Path, frame: np.ndarray, ds, photometric: str) -> np.ndarray:
     try:
         if photometric in _DICOM_GRAY:
@@ -337,7 +349,7 @@ def _dicom_to_uint8(path: Path, frame: np.ndarray, ds, photometric: str) -> np.n
             return _luma(_scale_by_bit_depth(rgb, 8 * rgb.itemsize))
         if photometric in _DICOM_RGB and frame.ndim == 3:
             return _luma(_scale_by_bit_depth(frame, int(ds.BitsStored)))
-    except Exception as error:  # noqa: BLE001 - bad LUT or window values in the header
+    except Exception as error:  # bad LUT or window values in the header
         raise UnreadableImage(path, f"bad DICOM LUT/window ({str(error)[:80]})") from error
     raise UnreadableImage(path, f"unsupported DICOM PhotometricInterpretation {photometric}")
 
@@ -352,14 +364,31 @@ def _dicom_gray(frame: np.ndarray, ds, invert: bool) -> np.ndarray:
 def _apply_voi(values: np.ndarray, ds) -> tuple[np.ndarray, tuple[float, float]]:
     """VOI LUT or window (pydicom's choice with prefer_lut=True) and its output range."""
     if _has_voi_lut(ds):
-        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-        # A LUT indexes integers; rounding avoids pydicom's float-input warning.
-        indices = np.floor(values.astype(np.float64) + 0.5).astype(np.int64)
-        return apply_voi_lut(indices, ds, prefer_lut=True), (0.0, float(2**bits - 1))
-    if "WindowCenter" in ds and "WindowWidth" in ds:
+        return _apply_voi_lut_sequence(values, ds)
+    if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
         low, high = apply_voi_lut(np.array([-np.inf, np.inf]), ds, prefer_lut=True)
         return apply_voi_lut(values, ds, prefer_lut=True), (float(low), float(high))
     return values, (float(values.min()), float(values.max()))
+
+
+def _apply_voi_lut_sequence(values: np.ndarray, ds) -> tuple[np.ndarray, tuple[float, float]]:
+    # Applied here, not by pydicom 3.0's apply_voi: for 8-bit entries it indexes through a
+    # uint8 array, so inputs above 255 wrap around.
+    item = ds.VOILUTSequence[0]
+    entries, first = int(item.LUTDescriptor[0]) or 2**16, int(item.LUTDescriptor[1])
+    table = _lut_table(item, ds)[:entries]
+    index = np.floor(values.astype(np.float64) + 0.5).astype(np.int64) - first
+    # Range 0..max(table), not 0..2**bits-1: devices (notably Agfa CR) declare 16 bits for
+    # 12-bit entries; Horos and Cornerstone read the table's own maximum too.
+    return table[np.clip(index, 0, len(table) - 1)], (0.0, float(table.max()))
+
+
+def _lut_table(item, ds) -> np.ndarray:
+    data = item.LUTData
+    if isinstance(data, bytes):  # OW: 16-bit words in the file's byte order
+        order = "<" if ds.original_encoding[1] is not False else ">"
+        return np.frombuffer(data, dtype=f"{order}u2").astype(np.int64)
+    return np.atleast_1d(np.asarray(data, dtype=np.int64))
 
 
 def _has_voi_lut(ds) -> bool:

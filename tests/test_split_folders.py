@@ -94,7 +94,7 @@ def test_missing_class_folder(tmp_path):
     root = make_layout(tmp_path, classes=("normal",))
     with pytest.raises(DataError) as error:
         scan_split_folders(root)
-    assert_one_line(error, str(root / "train"), "'fractured'", "add a fractured/ folder")
+    assert_one_line(error, str(root / "train"), "'fractured'", "add fractured images")
 
 
 def test_empty_class_folder(tmp_path):

@@ -1,0 +1,1 @@
+"""Dataset audit: exact and near-duplicate radiographs and train/val/test leakage."""
