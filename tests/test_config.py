@@ -11,7 +11,8 @@ from tests.conftest import CONF_DIR, compose_config
 
 
 def choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    # Files starting with "_" are shared bases that the choices include, not choices.
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def test_every_group_has_choices():
@@ -22,7 +23,21 @@ def test_every_group_has_choices():
 @pytest.mark.parametrize("choice", choices("data"))
 def test_data_configs(choice, tmp_path):
     cfg = compose_config([f"data={choice}", f"data.root={tmp_path}"])
-    assert isinstance(instantiate(cfg.data), FractureDataModule)
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, FractureDataModule)
+    assert type(datamodule.source).__name__ == SOURCES[choice]
+    assert str(tmp_path) in repr(datamodule.source)
+    assert datamodule.max_pixels == 100_000_000 and datamodule.balance == "none"
+
+
+SOURCES = {
+    "class_folders": "ClassFolders",
+    "csv": "CsvManifest",
+    "folder": "SplitFolders",
+    "fracatlas": "FracAtlas",
+    "mura": "Mura",
+    "synthetic": "SplitFolders",
+}
 
 
 @pytest.mark.parametrize("choice", choices("model"))

@@ -6,7 +6,6 @@ It is a CSV manifest (``data=csv``); the user's files are never moved, renamed o
 from pathlib import Path
 
 from fracture.audit.duplicates import DuplicateReport, Fingerprint, resolve_leakage
-
 from fracture.data.samples import Sample
 from fracture.data.sources import write_manifest
 

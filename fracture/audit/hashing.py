@@ -7,11 +7,17 @@
 * pHash 16x16 of the central 80 %: the low-frequency structure of the part that
   small crops and the black corners of small rotations leave untouched.
 
-``scripts/measure_near_duplicates.py`` compared it with single 64-bit hashes (pHash,
-dHash, wHash, aHash) and other combinations: a 64-bit pHash puts distinct synthetic
-radiographs of one class as close as 4 bits apart, while a 3-degree rotation moves a copy
-by 6-20 bits, so no 64-bit threshold separates them. Hamming distance over the 512 bits
-is the near-duplicate metric; store the int as hex, it does not fit a 64-bit column.
+A single 64-bit pHash cannot do the job: distinct synthetic radiographs of one class come
+as close as 4 bits, while a contrast change or a 1-degree rotation moves a copy by up to
+12 (``scripts/measure_near_duplicates.py`` prints both). 64-bit dHash, aHash and wHash,
+other sizes and other combinations were tried the same way and did worse. The 512-bit
+fingerprint catches re-encoded, resized and contrast-changed copies, rotations up to about
+2 degrees and crops up to about 2 % per side; it misses most 4-5 degree rotations and
+4-5 % crops (see ``NEAR_DISTANCE``), which move a copy further than the closest distinct
+radiographs.
+
+Hamming distance over the 512 bits is the near-duplicate metric. Store the int as hex: it
+does not fit a 64-bit column.
 """
 
 from __future__ import annotations
@@ -28,14 +34,14 @@ HASH_SIZE = 16  # bits per side of each of the two hashes
 FINGERPRINT_BITS = 2 * HASH_SIZE * HASH_SIZE
 CENTRAL_MARGIN = 0.10  # share of the side cut off each border before the pHash
 
-# Measured with scripts/measure_near_duplicates.py (2-core CPU, 2026-11-27, seed 0:
-# 400 synthetic radiographs, 79,800 distinct pairs). Distinct pairs: min 101, 1st
-# percentile 164, median 228 bits. Transformed copies at threshold 80 miss (FN rate):
-# resize 512->300-like 0 %, JPEG q70 0 %, brightness/gamma 0 %, contrast x1.3 0.5 %,
-# rotation 2 deg 5 %, 3 deg 33 %, 5 deg 97 %, crop 3 % per side 25 %, 5 % per side 80 %.
-# False positives: 0 of 79,800 pairs (0 of 319,600 with seed 1 added; closest distinct
-# pair 93 bits). 80 leaves a margin below 93 because larger sets bring distinct pairs
-# closer, and false edges chain clusters together.
+# Measured with scripts/measure_near_duplicates.py (2-core CPU, 2026-11-27, seed 0: 400
+# synthetic 256 px radiographs, 79,800 distinct pairs). Distinct pairs: min 101, 1st
+# percentile 164, median 227 bits; 0 false positives at 80 (seed 1: min 102; both seeds
+# pooled, 319,600 pairs: min 93). Copies missed at 80 (FN rate): resize 512->300, JPEG q70,
+# brightness, gamma 0 %; contrast x1.3 0.2 %; rotation 1 deg 0.8 %, 2 deg 5.5 %, 3 deg 31 %,
+# 4 deg 79 %, 5 deg 97 %; crop per side 2 % 1.2 %, 3 % 23 %, 4 % 56 %, 5 % 80 %; 5 % off
+# one side 61 %. 80 stays well below the closest distinct pair because larger sets bring
+# distinct pairs closer and every false edge can chain two clusters together.
 NEAR_DISTANCE = 80
 
 _CHUNK = 1 << 20

@@ -27,7 +27,6 @@ from fracture.audit.duplicates import (
     Fingerprint,
     find_duplicates,
 )
-
 from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
 from fracture.data.facts import FileFacts
 from fracture.data.inspection import inspect_files
