@@ -1,0 +1,269 @@
+"""Duplicate, near-duplicate and leakage detection on real synthetic radiographs."""
+
+import hashlib
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fracture.audit import duplicates, hashing
+from fracture.audit.duplicates import Fingerprint, find_duplicates, near_pairs, resolve_leakage
+from fracture.audit.hashing import (
+    FINGERPRINT_BITS,
+    NEAR_DISTANCE,
+    content_hash,
+    fingerprint_words,
+    perceptual_hash,
+)
+from fracture.synth import render_radiograph
+
+SIZE = 256
+# The closest distinct radiographs of SyntheticSpec(seed=0) (train images 172, 193, 249,
+# all not fractured): 114-136 bits apart, yet 4-6 bits apart in a 64-bit pHash.
+HARD_NEGATIVES = {"test/h172.png": 172, "train/h193.png": 193, "val/h249.png": 249}
+LABELS = {
+    "train/a.png": 1,
+    "test/a_copy.png": 1,  # byte-identical
+    "val/a_small.jpg": 1,  # resized 256 -> 150 px and re-encoded as JPEG q70
+    "train/b.png": 0,
+    "test/b_rot.png": 0,  # rotated 2 degrees
+    "train/c.png": 0,
+    "test/c_crop.png": 0,  # 2 % cut off each side
+    "val/d.png": 1,
+    "train/d_relabelled.png": 0,  # byte-identical, other label
+    "train/e.png": 1,
+    "train/e_copy.png": 1,  # byte-identical, same split
+    **dict.fromkeys(HARD_NEGATIVES, 0),
+}
+COPIES = {"test/a_copy.png": "train/a.png", "train/d_relabelled.png": "val/d.png"}
+COPIES["train/e_copy.png"] = "train/e.png"
+
+
+def _render(key: list[int], fractured: bool) -> Image.Image:
+    rng = np.random.default_rng(key)
+    return Image.fromarray(render_radiograph(rng, SIZE, fractured, 0.15))
+
+
+def _crop(image: Image.Image, share: float) -> Image.Image:
+    cut = round(share * image.width)
+    return image.crop((cut, cut, image.width - cut, image.height - cut))
+
+
+def _images() -> dict[str, Image.Image]:
+    a, b, c = _render([1, 1], True), _render([1, 2], False), _render([1, 3], False)
+    images = {
+        "train/a.png": a,
+        "val/a_small.jpg": a.resize((150, 150), Image.Resampling.LANCZOS),
+        "train/b.png": b,
+    }
+    images["test/b_rot.png"] = b.rotate(2, resample=Image.Resampling.BILINEAR, fillcolor=0)
+    images |= {"train/c.png": c, "test/c_crop.png": _crop(c, 0.02)}
+    images |= {"val/d.png": _render([1, 4], True), "train/e.png": _render([1, 5], True)}
+    # Drawn as SyntheticSpec(seed=0) draws its train images.
+    return images | {rel: _render([0, 0, i], False) for rel, i in HARD_NEGATIVES.items()}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """A directory holding every file of LABELS."""
+    root = tmp_path_factory.mktemp("dups")
+    for split in ("train", "val", "test"):
+        (root / split).mkdir()
+    for rel, image in _images().items():
+        image.save(root / rel, quality=70)  # JPEG quality; PNG ignores it
+    for rel, source in COPIES.items():
+        shutil.copyfile(root / source, root / rel)
+    return root
+
+
+def _prints(root: Path, groups: dict[str, str] | None = None) -> list[Fingerprint]:
+    groups = groups or {}
+    return [
+        Fingerprint(
+            path=rel,
+            split=rel.split("/")[0],
+            label=label,
+            sha256=content_hash(root / rel),
+            phash=perceptual_hash(Image.open(root / rel).convert("L")),
+            group=groups.get(rel),
+        )
+        for rel, label in sorted(LABELS.items())
+    ]
+
+
+def test_report_finds_copies_leakage_and_conflicts(root):
+    report = find_duplicates(_prints(root))
+    assert report.exact == [
+        ["test/a_copy.png", "train/a.png"],
+        ["train/d_relabelled.png", "val/d.png"],
+        ["train/e.png", "train/e_copy.png"],
+    ]
+    assert report.near == [
+        ["test/a_copy.png", "train/a.png", "val/a_small.jpg"],
+        ["test/b_rot.png", "train/b.png"],
+        ["test/c_crop.png", "train/c.png"],
+    ]
+    assert report.leakage == {
+        "test-train": {"exact": 1, "near": 2},  # a_copy; b_rot and c_crop
+        "test-val": {"exact": 0, "near": 1},  # a_copy ~ a_small
+        "val-train": {"exact": 1, "near": 1},  # d; a_small
+    }
+    assert report.conflicting_labels == [["train/d_relabelled.png", "val/d.png"]]
+    assert report.to_dict()["leakage"] == report.leakage
+
+
+def test_distinct_look_alikes_stay_apart(root):
+    hashes = [perceptual_hash(Image.open(root / rel)) for rel in HARD_NEGATIVES]
+    words = fingerprint_words(hashes)
+    assert near_pairs(words, NEAR_DISTANCE).size == 0
+    # Not merely over the line: the threshold keeps a margin to the closest distinct pair.
+    closest = min(bin(x ^ y).count("1") for i, x in enumerate(hashes) for y in hashes[i + 1 :])
+    assert closest > NEAR_DISTANCE + 20
+
+
+def test_resolve_keeps_one_split_and_one_copy(root):
+    prints = _prints(root)
+    kept, dropped = resolve_leakage(prints, find_duplicates(prints))
+    assert [fp.path for fp in kept] == [
+        "test/h172.png",
+        "train/a.png",
+        "train/b.png",
+        "train/c.png",
+        "train/e.png",
+        "train/h193.png",
+        "val/h249.png",
+    ]
+    assert {row["path"]: row["reason"] for row in dropped} == {
+        "test/a_copy.png": "duplicate of a train image",  # a: one per split, tie -> train
+        "test/b_rot.png": "duplicate of a train image",
+        "test/c_crop.png": "duplicate of a train image",
+        "train/d_relabelled.png": "conflicting labels",
+        "train/e_copy.png": "exact copy of train/e.png",
+        "val/a_small.jpg": "duplicate of a train image",
+        "val/d.png": "conflicting labels",
+    }
+    assert [row["split"] for row in dropped] == ["test"] * 3 + ["train"] * 2 + ["val"] * 2
+
+
+def test_resolve_keeps_patient_groups_in_one_split(root):
+    groups = {"test/h172.png": "p1", "val/h249.png": "p1", "test/b_rot.png": "p2"}
+    groups |= {"test/c_crop.png": "p2"}  # pulls b's cluster and c's cluster together
+    prints = _prints(root, groups)
+    kept, dropped = resolve_leakage(prints, find_duplicates(prints))
+    reasons = {row["path"]: row["reason"] for row in dropped}
+    # p1 has one test and one val image: the tie goes to val.
+    assert reasons["test/h172.png"] == "group p1 kept in val"
+    assert "val/h249.png" in {fp.path for fp in kept}
+    # p2 joins b, b_rot, c, c_crop: two test images against two train ones -> train.
+    assert reasons["test/b_rot.png"] == reasons["test/c_crop.png"] == "duplicate of a train image"
+
+
+def _near(value: int, bits: list[int]) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return value
+
+
+def test_resolve_majority_split_wins_and_group_reasons():
+    rng = random.Random(5)
+    x, y, g = (rng.getrandbits(FINGERPRINT_BITS) for _ in range(3))
+    prints = [
+        Fingerprint("test/x1.png", "test", 1, "x1", x),
+        Fingerprint("test/x2.png", "test", 1, "x2", _near(x, [1, 2, 3])),
+        Fingerprint("train/x3.png", "train", 1, "x3", _near(x, [4, 5])),
+        Fingerprint("train/y1.png", "train", 0, "y1", y, group="p2"),
+        Fingerprint("test/y2.png", "test", 0, "y2", _near(y, [7])),
+        Fingerprint("test/y3.png", "test", 0, "y3", g, group="p2"),
+        Fingerprint("val/y4.png", "val", 0, "y4", _near(g, range(0, 300, 2)), group="p2"),
+    ]
+    report = find_duplicates(prints)
+    x_cluster = ["test/x1.png", "test/x2.png", "train/x3.png"]
+    assert report.near == [x_cluster, ["test/y2.png", "train/y1.png"]]
+    kept, dropped = resolve_leakage(prints, report)
+    assert {row["path"]: row["reason"] for row in dropped} == {
+        "train/x3.png": "duplicate of a test image",  # two test copies against one
+        "train/y1.png": "duplicate of a test image",  # p2 + y2: two test, one train, one val
+        "val/y4.png": "group p2 kept in test",
+    }
+    assert [fp.path for fp in kept] == ["test/x1.png", "test/x2.png", "test/y2.png", "test/y3.png"]
+
+
+def test_resolve_explains_drops_linked_through_a_group():
+    rng = random.Random(7)
+    z, w, v = (rng.getrandbits(FINGERPRINT_BITS) for _ in range(3))
+    prints = [
+        Fingerprint("val/z1.png", "val", 1, "z1", z),
+        Fingerprint("test/z2.png", "test", 1, "z2", _near(z, [9]), group="p3"),
+        Fingerprint("train/z3.png", "train", 1, "z3", w, group="p3"),
+        Fingerprint("train/z4.png", "train", 1, "z4", v, group="p3"),
+    ]
+    kept, dropped = resolve_leakage(prints, find_duplicates(prints))
+    assert {row["path"]: row["reason"] for row in dropped} == {
+        "test/z2.png": "group p3 kept in train",
+        "val/z1.png": "linked to duplicates kept in train",  # via z2, whose patient is in train
+    }
+    assert [fp.path for fp in kept] == ["train/z3.png", "train/z4.png"]
+
+
+def test_leakage_keys_cover_present_splits_with_zeros():
+    rng = random.Random(1)
+    prints = [
+        Fingerprint(f"{split}/{i}.png", split, i % 2, f"{split}{i}", rng.getrandbits(512))
+        for split in ("train", "test")
+        for i in range(3)
+    ]
+    report = find_duplicates(prints)
+    assert report.leakage == {"test-train": {"exact": 0, "near": 0}}
+    assert report.exact == report.near == report.conflicting_labels == []
+    assert resolve_leakage(prints, report) == (prints, [])
+
+
+def _brute_force(hashes: list[int], max_distance: int) -> list[list[int]]:
+    return [
+        [i, j]
+        for i in range(len(hashes))
+        for j in range(i + 1, len(hashes))
+        if bin(hashes[i] ^ hashes[j]).count("1") <= max_distance
+    ]
+
+
+@pytest.mark.parametrize("bits, max_distance", [(64, 10), (64, 24), (512, 240)])
+def test_near_pairs_matches_brute_force(monkeypatch, bits, max_distance):
+    rng = random.Random(bits + max_distance)
+    hashes = [rng.getrandbits(bits) for _ in range(200)]
+    hashes += [_near(h, rng.sample(range(bits), rng.randint(0, 14))) for h in hashes[:60]]
+    rng.shuffle(hashes)
+    monkeypatch.setattr(duplicates, "_BLOCK_ELEMENTS", 700)  # many blocks of 2-3 rows
+    found = near_pairs(fingerprint_words(hashes, bits=bits), max_distance)
+    expected = _brute_force(hashes, max_distance)
+    assert len(expected) >= 20  # enough pairs to mean something
+    assert found.tolist() == expected
+
+
+def test_content_hash_reads_in_chunks(tmp_path, monkeypatch):
+    data = bytes(random.Random(0).getrandbits(8) for _ in range(10_000))
+    (tmp_path / "f.bin").write_bytes(data)
+    monkeypatch.setattr(hashing, "_CHUNK", 999)
+    assert content_hash(tmp_path / "f.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_perceptual_hash_width_and_modes():
+    image = _render([2, 1], False)
+    value = perceptual_hash(image)
+    assert isinstance(value, int) and 0 <= value < 2**FINGERPRINT_BITS
+    assert perceptual_hash(image.convert("RGB")) == value
+    with pytest.raises(ValueError, match="8-bit"):
+        perceptual_hash(image.convert("I;16"))
+
+
+def test_invalid_fingerprints_are_rejected():
+    one = Fingerprint("a.png", "train", 0, "s", 1)
+    with pytest.raises(ValueError, match="unique"):
+        find_duplicates([one, one])
+    with pytest.raises(ValueError, match="unknown splits"):
+        find_duplicates([Fingerprint("a.png", "holdout", 0, "s", 1)])
+    with pytest.raises(ValueError, match="below 2"):
+        find_duplicates([Fingerprint("a.png", "train", 0, "s", 2**FINGERPRINT_BITS)])
