@@ -39,9 +39,8 @@ def main() -> None:
                 [str(root), "--out", str(out), "--cache-dir", f"{scratch}/cache", "--no-progress"]
             )
             report = json.loads((out / "audit.json").read_text())
-            print(
-                f"{run}: {report['files']} files in {report['seconds']} s = {report['images_per_second']} images/s"
-            )
+            rate = report["images_per_second"]
+            print(f"{run}: {report['files']} files in {report['seconds']} s = {rate} images/s")
 
 
 if __name__ == "__main__":
