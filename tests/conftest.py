@@ -35,10 +35,12 @@ def tiny_cfg(tiny_root, tmp_path):
     """Factory of shrunk training configs that write into this test's tmp_path."""
 
     def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+        # The tiny set as plain split folders, unless the test names another data source.
+        source = [o for o in overrides if o.startswith("data=")] or ["data=folder"]
         cfg = compose_config(
             [
+                *source,
                 f"data.root={tiny_root}",
-                "data.source.synthetic=null",
                 f"data.cache_dir={tmp_path / 'cache'}",
                 "data.image_size=32",
                 "data.resize_size=32",
@@ -49,7 +51,7 @@ def tiny_cfg(tiny_root, tmp_path):
                 "trainer.enable_progress_bar=false",
                 "trainer.enable_model_summary=false",
                 "seed=7",
-                *overrides,
+                *(o for o in overrides if not o.startswith("data=")),
             ]
         )
         with open_dict(cfg):

@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 
 from fracture.labels import CLASS_NAMES
 from fracture.train import train
+from tests.test_sources import make_mura
 
 
 def test_training_over_broken_files_completes_and_reports_them(tiny_root, tiny_cfg, tmp_path):
@@ -61,3 +62,13 @@ def test_loss_weights_reach_the_model(tiny_root, tiny_cfg, tmp_path):
     expected = torch.tensor([total / (2 * counts[0]), total / (2 * counts[1])])
     assert counts[0] > counts[1]
     torch.testing.assert_close(model.class_weights, expected)
+
+
+def test_mura_run_reports_study_level_metrics(tiny_cfg, tmp_path):
+    root = tmp_path / "MURA-v1.1"
+    make_mura(root)
+    cfg = tiny_cfg("data=mura", f"data.root={root}", "data.source.val_fraction=0.2")
+    metrics = train(cfg)
+    assert metrics["data/images"] == {"train": 64, "val": 16, "test": 16}
+    assert metrics["test_study/count"] == 8  # 4 patients x 2 studies, 2 images each
+    assert 0 <= metrics["test_study/acc"] <= 1
