@@ -4,13 +4,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fracture.data.samples import Sample
+from fracture.data.sources.base import Source
 from fracture.data.sources.scanning import class_folders, folder_label, images_in
 from fracture.data.sources.split_folders import require_both_classes
 from fracture.data.sources.splitting import split_samples, with_groups_from_pattern
 from fracture.errors import DataError
 
 
-class ClassFolders:
+class ClassFolders(Source):
     """An unsplit dataset, split deterministically (stratified, and grouped when it can be).
 
     Args:
@@ -32,12 +33,6 @@ class ClassFolders:
         self.ratios = tuple(ratios)
         self.seed = seed
         self.group_pattern = group_pattern
-
-    def __repr__(self) -> str:
-        return f"ClassFolders({self.root})"
-
-    def prepare(self) -> None:
-        pass
 
     def splits(self) -> dict[str, list[Sample]]:
         samples = with_groups_from_pattern(

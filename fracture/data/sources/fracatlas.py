@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fracture.data.samples import Sample
+from fracture.data.sources.base import Source
 from fracture.data.sources.splitting import split_samples
 from fracture.errors import DataError
 
 _FOLDERS = {1: "Fractured", 0: "Non_fractured"}
 
 
-class FracAtlas:
+class FracAtlas(Source):
     """The FracAtlas dataset.
 
     Args:
@@ -31,12 +32,6 @@ class FracAtlas:
         self.root = Path(root).expanduser()
         self.ratios = tuple(ratios)
         self.seed = seed
-
-    def __repr__(self) -> str:
-        return f"FracAtlas({self.root})"
-
-    def prepare(self) -> None:
-        pass
 
     def splits(self) -> dict[str, list[Sample]]:
         return split_samples(self.samples(), self.ratios, self.seed)

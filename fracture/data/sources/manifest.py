@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fracture.data.samples import SPLITS, Sample
+from fracture.data.sources.base import Source
 from fracture.data.sources.split_folders import SPLIT_ALIASES, require_both_classes
 from fracture.data.sources.splitting import split_samples, with_groups_from_pattern
 from fracture.errors import DataError
@@ -19,7 +20,7 @@ REQUIRED_COLUMNS = ("path", "label")
 _SPLIT_NAMES = {alias: split for split, aliases in SPLIT_ALIASES.items() for alias in aliases}
 
 
-class CsvManifest:
+class CsvManifest(Source):
     """A dataset listed in a CSV file.
 
     Args:
@@ -36,16 +37,10 @@ class CsvManifest:
         seed: int = 0,
         group_pattern: str | None = None,
     ):
-        self.csv = Path(csv).expanduser()
+        self.csv = self.root = Path(csv).expanduser()
         self.ratios = tuple(ratios)
         self.seed = seed
         self.group_pattern = group_pattern
-
-    def __repr__(self) -> str:
-        return f"CsvManifest({self.csv})"
-
-    def prepare(self) -> None:
-        pass
 
     def splits(self) -> dict[str, list[Sample]]:
         rows = read_rows(self.csv)

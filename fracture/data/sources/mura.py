@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fracture.data.samples import Sample
+from fracture.data.sources.base import Source
 from fracture.data.sources.splitting import split_samples
 from fracture.errors import DataError
 from fracture.labels import label_index
@@ -19,7 +20,7 @@ from fracture.labels import label_index
 _STUDY = re.compile(r"(XR_[A-Z]+)/(patient\d+)/(study\d+)_(positive|negative)/")
 
 
-class Mura:
+class Mura(Source):
     """The MURA musculoskeletal radiograph dataset.
 
     Args:
@@ -40,12 +41,6 @@ class Mura:
         self.val_fraction = val_fraction
         self.seed = seed
         self.body_parts = {part.upper() for part in body_parts or ()}
-
-    def __repr__(self) -> str:
-        return f"Mura({self.root})"
-
-    def prepare(self) -> None:
-        pass
 
     def splits(self) -> dict[str, list[Sample]]:
         train = split_samples(

@@ -7,6 +7,7 @@ class folders may use any accepted spelling (``not fractured``, ``normal``, ``po
 from pathlib import Path
 
 from fracture.data.samples import SPLITS, Sample
+from fracture.data.sources.base import Source
 from fracture.data.sources.scanning import class_folders, folder_label, images_in
 from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES
@@ -20,7 +21,7 @@ SPLIT_ALIASES = {
 _LAYOUT_HINT = "expected root/{train,val,test}/{fractured,not_fractured}/<images>"
 
 
-class SplitFolders:
+class SplitFolders(Source):
     """A dataset already split into folders.
 
     Args:
@@ -32,9 +33,6 @@ class SplitFolders:
     def __init__(self, root: str | Path, synthetic: SyntheticSpec | None = None):
         self.root = Path(root).expanduser()
         self.synthetic = synthetic
-
-    def __repr__(self) -> str:
-        return f"SplitFolders({self.root})"
 
     def prepare(self) -> None:
         if self.synthetic is not None:
