@@ -203,6 +203,13 @@ def test_missing_root_is_one_line(tmp_path, capsys):
     assert error.startswith("fracture-audit: error:") and "\n" not in error and "nowhere" in error
 
 
+def test_clean_manifest_is_never_written_into_the_dataset(tiny_root, tmp_path, capsys):
+    before = sorted(tiny_root.rglob("*"))
+    assert main([str(tiny_root), "--write-clean-manifest", str(tiny_root / "clean.csv")]) == 2
+    assert "never writes to" in capsys.readouterr().err
+    assert sorted(tiny_root.rglob("*")) == before
+
+
 def test_layout_detection(tmp_path):
     (tmp_path / "split" / "valid").mkdir(parents=True)
     (tmp_path / "split" / "train").mkdir()

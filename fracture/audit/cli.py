@@ -107,6 +107,8 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
     """Audit the data of ``cfg`` into ``out_dir``; returns the report."""
     data = cfg.data
     source = instantiate(data.source)
+    if args.write_clean_manifest:
+        _refuse_inside(args.write_clean_manifest, source.root)
     source.prepare()
     splits = source.splits()
     max_pixels = args.max_pixels or data.max_pixels
@@ -119,19 +121,27 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
         report["clean_manifest"] = write_clean_manifest(
             args.write_clean_manifest, splits, prints, duplicates
         )
+    figures = {"class_distribution": class_distribution_figure(report["counts"])}
     readable = {p.path for p in prints}
-    train = [s for s in splits["train"] if str(s.path) in readable]
-    figures = {
-        "class_distribution": class_distribution_figure(report["counts"]),
-        "augmented_samples": augmented_samples_figure(
-            pick_examples(train),
-            instantiate(data.augment),
-            Preprocessing(data.image_size, data.resize_size),
-            max_pixels,
-        ),
-    }
+    examples = pick_examples([s for s in splits["train"] if str(s.path) in readable])
+    if examples:
+        augment = instantiate(data.augment) if data.augment else None
+        preprocessing = Preprocessing(data.image_size, data.resize_size)
+        figures["augmented_samples"] = augmented_samples_figure(
+            examples, augment, preprocessing, max_pixels
+        )
     write_report(out_dir, report, figures)
     return report
+
+
+def _refuse_inside(manifest: Path, root: Path) -> None:
+    """The user's dataset is read-only to us: no new file inside it, no overwritten manifest."""
+    manifest, root = manifest.expanduser().resolve(), root.resolve()
+    if manifest == root or root in manifest.parents:
+        raise FractureError(
+            f"--write-clean-manifest {manifest} is inside the dataset {root}, which fracture "
+            "never writes to; choose a path outside it"
+        )
 
 
 if __name__ == "__main__":

@@ -31,13 +31,14 @@ def class_distribution_figure(counts: dict[str, dict]) -> Figure:
 
 def augmented_samples_figure(
     samples: Sequence[Sample],
-    augment: Augmentation,
+    augment: Augmentation | None,
     preprocessing: Preprocessing,
     max_pixels: int,
     per_image: int = 4,
 ) -> Figure:
-    """Each row: one training image and ``per_image`` random augmentations of it, as trained on."""
-    transform = augment.transform(preprocessing)
+    """Each row: one training image and ``per_image`` random augmentations of it, as trained on
+    (the eval preprocessing when augmentation is off)."""
+    transform = augment.transform(preprocessing) if augment else preprocessing.eval_transform()
     figure = Figure(figsize=(1.6 * per_image, 1.7 * len(samples)), layout="constrained")
     grid = figure.subplots(len(samples), per_image, squeeze=False)
     for row, sample in zip(grid, samples, strict=True):
