@@ -5,6 +5,7 @@ the thin Hydra wrapper behind the console script.
 """
 
 import time
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -14,7 +15,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import FractureError
-from fracture.evaluation.studies import study_metrics
+from fracture.evaluation.checkpoints import load_classifier, store_decision
+from fracture.evaluation.evaluate import evaluate, settings_from_config
+from fracture.evaluation.outputs import write_evaluation
+from fracture.evaluation.predictions import predict_samples
 from fracture.run_files import write_config, write_metrics
 
 
@@ -37,12 +41,8 @@ def train(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = _run_facts(cfg, trainer, run_dir, fit_seconds=time.perf_counter() - started)
-    if cfg.get("test", True):
-        checkpoint = trainer.checkpoint_callback  # None with trainer.enable_checkpointing=false
-        best = (checkpoint.best_model_path or None) if checkpoint else None
-        metrics.update(trainer.test(model, datamodule=datamodule, ckpt_path=best)[0])
-        metrics["test/confusion_matrix"] = model.confusion_matrices["test"].tolist()
-        metrics.update(_study_level(datamodule, model))
+    if cfg.get("test", True) and trainer.is_global_zero:
+        metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir))
     metrics.update(_data_facts(datamodule))
     if trainer.is_global_zero:
         write_metrics(run_dir, metrics)
@@ -85,12 +85,34 @@ def _data_facts(datamodule) -> dict:
     }
 
 
-def _study_level(datamodule, model) -> dict:
-    test = getattr(datamodule, "samples", {}).get("test", [])
-    if not test or any(sample.study is None for sample in test):
-        return {}
-    labels = [sample.label for sample in test]
-    return study_metrics(model.test_probabilities, labels, [sample.study for sample in test])
+def _evaluate_best(cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_dir: Path) -> dict:
+    """Evaluate the best checkpoint on test, its threshold chosen on val, as fracture-eval does.
+
+    The chosen threshold (and temperature) are written into the best checkpoint, so predict,
+    export and serve decide as this evaluation did.
+    """
+    checkpoint = trainer.checkpoint_callback  # None with trainer.enable_checkpointing=false
+    best = (checkpoint.best_model_path or None) if checkpoint else None
+    model = load_classifier(best) if best else model
+    predict = partial(
+        predict_samples,
+        model,
+        batch_size=datamodule.batch_size,
+        num_workers=datamodule.num_workers,
+        device=trainer.strategy.root_device,
+        max_pixels=datamodule.max_pixels,
+    )
+    stored = (model.preprocessing.threshold, model.preprocessing.temperature)
+    settings = settings_from_config(cfg.evaluation)
+    evaluation = evaluate(
+        predict(datamodule.samples["test"]), predict(datamodule.samples["val"]), settings, stored
+    )
+    if best:
+        store_decision(best, evaluation.threshold, evaluation.temperature)
+    writer = next(
+        (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
+    )
+    return write_evaluation(run_dir, evaluation, writer, trainer.global_step)
 
 
 def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:

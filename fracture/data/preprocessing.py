@@ -21,7 +21,10 @@ class Preprocessing:
         mean: Per-channel normalisation mean (ImageNet's by default).
         std: Per-channel normalisation standard deviation.
         class_names: Class names in index order; index 1 is *fractured*.
-        threshold: Probability of *fractured* at or above which the decision is *fractured*.
+        threshold: Probability of *fractured* at or above which the decision is *fractured*
+            (chosen on the validation split after training, by ``evaluation.threshold``).
+        temperature: Logits are divided by it before the softmax (1.0: no calibration;
+            fitted on the validation split when ``evaluation.temperature_scaling`` is on).
     """
 
     image_size: int = 224
@@ -30,6 +33,7 @@ class Preprocessing:
     std: tuple[float, ...] = IMAGENET_STD
     class_names: tuple[str, ...] = field(default=CLASS_NAMES)
     threshold: float = 0.5
+    temperature: float = 1.0
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values (lists, not tuples), for checkpoints and sidecar files."""

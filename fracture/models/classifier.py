@@ -90,8 +90,6 @@ class FractureClassifier(L.LightningModule):
         logits = self(images)
         loss = F.cross_entropy(logits, labels, weight=self.class_weights)
         probabilities = logits.detach().softmax(dim=1)[:, FRACTURED]  # (N,) P(fractured)
-        if stage == "test":
-            self._test_probabilities.append(probabilities.cpu())
         self.metrics[_key(stage)].update(probabilities, labels)
         if _key(stage) in self.confusion:
             self.confusion[_key(stage)].update(probabilities, labels)
@@ -110,13 +108,8 @@ class FractureClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
 
-    def on_test_epoch_start(self) -> None:
-        self._test_probabilities: list[torch.Tensor] = []
-
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
-        # In test-loader order, for study-level aggregation (MURA) after the test.
-        self.test_probabilities = torch.cat(self._test_probabilities)
 
     def _log_epoch_metrics(self, stage: str) -> None:
         metrics = self.metrics[_key(stage)]

@@ -1,0 +1,104 @@
+"""``fracture-eval ckpt=<checkpoint or run dir> [data=...] [split=test]``: evaluate any
+checkpoint on any split of any dataset, with the preprocessing stored in the checkpoint."""
+
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from fracture.data.samples import SPLITS
+from fracture.errors import ConfigError, DataError, FractureError
+from fracture.evaluation.checkpoints import load_classifier, resolve_checkpoint
+from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
+from fracture.evaluation.outputs import write_evaluation
+from fracture.evaluation.predictions import predict_samples
+from fracture.run_files import CONFIG_FILE, write_metrics
+from fracture.train import CONF_DIR
+
+
+def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
+    """Evaluate ``cfg.ckpt`` on ``cfg.split``; writes the results into ``out_dir``."""
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}")
+    checkpoint = resolve_checkpoint(cfg.ckpt)
+    model = load_classifier(checkpoint)
+    datamodule = instantiate(_data_config(cfg, checkpoint))
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    settings = settings_from_config(cfg.evaluation)
+    needs_val = settings.policy != STORED or settings.temperature_scaling
+    predict = _predictor(model, datamodule, cfg.device)
+    validation = predict(datamodule.samples["val"]) if needs_val else None
+    stored = (model.preprocessing.threshold, model.preprocessing.temperature)
+    result = evaluate(
+        predict(datamodule.samples[cfg.split]), validation, settings, stored, cfg.split
+    )
+    with SummaryWriter(str(out_dir)) as writer:
+        metrics = write_evaluation(out_dir, result, writer)
+    metrics = {
+        "checkpoint": str(checkpoint),
+        "split": cfg.split,
+        **metrics,
+        **_excluded(datamodule),
+    }
+    write_metrics(out_dir, metrics)
+    return metrics
+
+
+def _data_config(cfg: DictConfig, checkpoint: Path) -> DictConfig:
+    """The ``data=`` given on the command line, else the one the checkpoint was trained on."""
+    if cfg.get("data"):
+        return cfg.data
+    for run_dir in checkpoint.parents[:2]:
+        if (run_dir / CONFIG_FILE).is_file():
+            return OmegaConf.load(run_dir / CONFIG_FILE).data
+    raise DataError(
+        f"no {CONFIG_FILE} of a run beside {checkpoint}; name the data: data=folder data.root=<dir>"
+    )
+
+
+def _predictor(model, datamodule, device: str):
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def predict(samples):
+        return predict_samples(
+            model,
+            samples,
+            datamodule.batch_size,
+            datamodule.num_workers,
+            device,
+            datamodule.max_pixels,
+        )
+
+    return predict
+
+
+def _excluded(datamodule) -> dict:
+    return {"data/excluded": len(datamodule.excluded), "data/excluded_files": datamodule.excluded}
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    """Console entry point ``fracture-eval``; bad paths and values end as one line."""
+    out_dir = Path(cfg.paths.output_dir)
+    try:
+        metrics = evaluate_checkpoint(cfg, out_dir)
+    except FractureError as error:
+        raise SystemExit(f"fracture-eval: error: {error}") from None
+    split = cfg.split
+    print(
+        f"{split}: threshold {metrics['threshold']['value']:.3f} ({metrics['threshold']['policy']})"
+    )
+    for name in ("acc", "balanced_acc", "recall", "specificity", "auroc", "auprc"):
+        low, high = metrics.get(f"{split}/{name}_ci") or (None, None)
+        interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+        print(f"  {name}: {metrics[f'{split}/{name}']:.3f}{interval}")
+    print(f"wrote metrics.json, predictions.csv and figures to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

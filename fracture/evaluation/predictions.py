@@ -1,0 +1,100 @@
+"""Model outputs on a list of samples, and their ``predictions.csv``."""
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fracture.data.dataset import RadiographDataset
+from fracture.data.decode import DEFAULT_MAX_PIXELS
+from fracture.data.samples import Sample
+from fracture.labels import CLASS_NAMES, FRACTURED
+
+PREDICTIONS_FILE = "predictions.csv"
+
+
+@dataclass
+class Predictions:
+    """Logits of one split, aligned with its samples."""
+
+    samples: list[Sample]
+    logits: np.ndarray  # (N, 2) float64, before temperature scaling
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.samples], dtype=np.int64)
+
+    @property
+    def groups(self) -> list[str] | None:
+        """Patient groups, else studies, for resampling; ``None`` when the data has neither."""
+        for key in ("group", "study"):
+            values = [getattr(s, key) for s in self.samples]
+            if all(v is not None for v in values):
+                return values
+        return None
+
+    def probabilities(self, temperature: float = 1.0) -> np.ndarray:
+        """P(fractured) after dividing the logits by ``temperature``."""
+        return torch.softmax(torch.from_numpy(self.logits / temperature), dim=1)[
+            :, FRACTURED
+        ].numpy()
+
+
+@torch.inference_mode()
+def predict_samples(
+    model: torch.nn.Module,
+    samples: Sequence[Sample],
+    batch_size: int = 64,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Predictions:
+    """Run ``model`` (eval mode) over ``samples`` with the model's own preprocessing."""
+    transform = model.preprocessing.eval_transform()
+    loader = DataLoader(
+        RadiographDataset(samples, transform, max_pixels),
+        batch_size=batch_size,
+        num_workers=num_workers,
+    )
+    model.eval().to(device)
+    logits = [model(images.to(device)).double().cpu() for images, _ in loader]
+    return Predictions(list(samples), torch.cat(logits).numpy() if logits else np.zeros((0, 2)))
+
+
+def write_predictions(
+    path: Path, predictions: Predictions, probabilities: np.ndarray, threshold: float
+) -> None:
+    """``path,label,probability,prediction,group,study``: one row per image, labels as names."""
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["path", "label", "probability", "prediction", "group", "study"])
+        for sample, p in zip(predictions.samples, probabilities, strict=True):
+            decision = CLASS_NAMES[int(p >= threshold)]
+            writer.writerow(
+                [
+                    sample.path,
+                    CLASS_NAMES[sample.label],
+                    f"{p:.6f}",
+                    decision,
+                    sample.group or "",
+                    sample.study or "",
+                ]
+            )
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray | list]:
+    """A ``predictions.csv`` as columns: ``path``, ``label`` (0/1), ``probability``,
+    ``prediction`` (0/1), ``group``."""
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {
+        "path": [r["path"] for r in rows],
+        "label": np.array([CLASS_NAMES.index(r["label"]) for r in rows], dtype=np.int64),
+        "probability": np.array([float(r["probability"]) for r in rows]),
+        "prediction": np.array([CLASS_NAMES.index(r["prediction"]) for r in rows], dtype=np.int64),
+        "group": [r["group"] or None for r in rows],
+    }
