@@ -109,7 +109,7 @@ def _bootstrap_p_value(differences: np.ndarray) -> float:
     valid = differences[~np.isnan(differences)]
     if valid.size == 0:
         return math.nan
-    return min(1.0, 2 * min(np.mean(valid <= 0), np.mean(valid >= 0)))
+    return min(1.0, 2 * float(min(np.mean(valid <= 0), np.mean(valid >= 0))))
 
 
 def delong(probabilities_a, probabilities_b, labels) -> dict:
