@@ -1,7 +1,10 @@
 """Compare the test metrics of the runs of one or more sweeps: ``fracture-compare DIR...``.
 
-Runs are grouped by experiment name; several seeds give mean ± std. A run without
-``metrics.json`` (failed, killed, still running) is listed, never fatal.
+Runs are grouped by experiment name; several seeds give mean ± std, and the pooled test
+predictions of an experiment give bootstrap confidence intervals. Every pair of experiments
+is compared on the same test images (McNemar for accuracy, a paired bootstrap and DeLong
+for AUROC; see ``fracture.evaluation.comparison``). A run without ``metrics.json`` (failed,
+killed, still running) is listed, never fatal.
 """
 
 import argparse
@@ -14,10 +17,27 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fracture.compare_paired import (
+    interval_table,
+    paired_rows,
+    paired_table,
+    pooled_predictions,
+)
+from fracture.evaluation.comparison import Pooled
+from fracture.evaluation.figures import roc_figure
 from fracture.figures import metric_bars_figure
 from fracture.run_files import CONFIG_FILE, METRICS_FILE, read_metrics
 
-METRICS = ("test/acc", "test/f1", "test/precision", "test/recall", "test/auroc")
+METRICS = (
+    "test/acc",
+    "test/balanced_acc",
+    "test/f1",
+    "test/precision",
+    "test/recall",
+    "test/specificity",
+    "test/auroc",
+    "test/auprc",
+)
 
 
 @dataclass
@@ -95,9 +115,17 @@ def _cell(result: Summary, metric: str) -> str:
     return f"{mean:.3f} ± {std:.3f}" if result.runs > 1 else f"{mean:.3f}"
 
 
-def write_outputs(out_dir: Path, runs: list[Run], summary: dict[str, Summary]) -> None:
-    """``compare.md``, ``compare.csv`` (one row per run) and ``compare.png`` in ``out_dir``."""
-    (out_dir / "compare.md").write_text(markdown_table(summary) + "\n")
+def write_outputs(
+    out_dir: Path,
+    runs: list[Run],
+    summary: dict[str, Summary],
+    markdown: str,
+    paired: list[dict],
+    pooled: dict[str, Pooled],
+) -> None:
+    """``compare.md``, ``compare.csv`` (one row per run), ``compare_paired.csv``,
+    ``compare.png`` (bars, std error bars) and ``roc.png`` (pooled ROC per experiment)."""
+    (out_dir / "compare.md").write_text(markdown + "\n")
     with open(out_dir / "compare.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["run", "experiment", "seed", "status", *METRICS])
@@ -108,20 +136,52 @@ def write_outputs(out_dir: Path, runs: list[Run], summary: dict[str, Summary]) -
                 [run.path.name, run.experiment, metrics.get("seed"), status]
                 + [metrics.get(m) for m in METRICS]
             )
-    if summary:
-        figure = metric_bars_figure({k: v.metrics for k, v in summary.items()}, METRICS)
+    with open(out_dir / "compare_paired.csv", "w", newline="") as handle:
+        fields = [
+            "a",
+            "b",
+            "images",
+            "metric",
+            "a_value",
+            "b_value",
+            "difference",
+            "low",
+            "high",
+            "p_value",
+            "test",
+        ]
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        writer.writerows(paired)
+    shown = [m for m in METRICS if all(m in v.metrics for v in summary.values())]
+    if summary and shown:
+        figure = metric_bars_figure({k: v.metrics for k, v in summary.items()}, shown)
         figure.savefig(out_dir / "compare.png", dpi=120)
+    if pooled:
+        curves = {name: (p.probabilities, p.labels) for name, p in pooled.items()}
+        roc_figure(curves).savefig(out_dir / "roc.png", dpi=120)
 
 
-def report(sweep_dirs: list[Path]) -> str:
+def report(sweep_dirs: list[Path], resamples: int = 1000, seed: int = 0) -> str:
     """Compare the runs below ``sweep_dirs``, write the outputs into the first one."""
     runs = find_runs(sweep_dirs)
     summary = summarise(runs)
-    write_outputs(sweep_dirs[0], runs, summary)
-    lines = [markdown_table(summary), ""]
+    pooled = pooled_predictions(runs)
+    rows = paired_rows(pooled, resamples, seed)
+    sections = [markdown_table(summary)]
+    if pooled:
+        sections += [
+            "Pooled test predictions, 95 % bootstrap CI:",
+            interval_table(pooled, resamples, seed),
+        ]
+    if rows:
+        sections += ["Paired on the same test images:", paired_table(rows)]
+    markdown = "\n\n".join(sections)
+    write_outputs(sweep_dirs[0], runs, summary, markdown, rows, pooled)
+    lines = [markdown, ""]
     lines += [f"incomplete run {run.path}: {run.problem}" for run in runs if run.problem]
     lines += [
-        f"wrote compare.md, compare.csv and compare.png to {sweep_dirs[0]}",
+        f"wrote compare.md, compare.csv, compare_paired.csv and figures to {sweep_dirs[0]}",
         f"look at the runs: tensorboard --logdir {sweep_dirs[0]}",
     ]
     return "\n".join(lines)
@@ -131,11 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point ``fracture-compare``."""
     parser = argparse.ArgumentParser(prog="fracture-compare", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dirs", nargs="+", type=Path, help="multirun (or run) directories")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
     missing = [d for d in args.sweep_dirs if not d.is_dir()]
     if missing:
         sys.exit(f"fracture-compare: error: {missing[0]} is not a directory; pass a multirun dir")
-    print(report(args.sweep_dirs))
+    print(report(args.sweep_dirs, args.resamples, args.seed))
 
 
 class CompareAfterMultirun(Callback):

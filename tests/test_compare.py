@@ -4,7 +4,10 @@ import csv
 import json
 import statistics
 
+import numpy as np
 import pytest
+from scipy.stats import chi2
+from sklearn.metrics import roc_auc_score
 
 from fracture.compare import main, report
 
@@ -68,3 +71,61 @@ def test_missing_directory_is_one_line_error(tmp_path):
     with pytest.raises(SystemExit) as error:
         main([str(tmp_path / "nope")])
     assert "is not a directory" in str(error.value)
+
+
+def write_predictions_csv(run, labels, probabilities, threshold=0.5):
+    names = ("not_fractured", "fractured")
+    lines = ["path,label,probability,prediction,group,study"]
+    for i, (label, p) in enumerate(zip(labels, probabilities, strict=True)):
+        lines.append(
+            f"/data/test/img{i:03d}.png,{names[label]},{p:.6f},{names[int(p >= threshold)]},,"
+        )
+    (run / "predictions.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def paired_sweep(tmp_path):
+    """Two experiments on the same 200 images: B right wherever A is, and on 30 more."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    a_right = np.arange(200) < 150
+    b_right = np.arange(200) < 180
+    for name, right, seed in (("frozen", a_right, 0), ("finetune", b_right, 0)):
+        run = fake_run(tmp_path, f"experiment={name}", name, seed, float(right.mean()))
+        margin = rng.uniform(0.05, 0.45, 200)
+        probabilities = np.where(right == (labels == 1), 0.5 + margin, 0.5 - margin)
+        write_predictions_csv(run, labels, probabilities)
+    fake_run(tmp_path, "experiment=finetune,seed=9", "finetune", 9, 0, finished=False)
+    return tmp_path, labels
+
+
+def test_paired_comparison_of_two_experiments(paired_sweep):
+    sweep, labels = paired_sweep
+    text = report([sweep], resamples=300)
+    rows = list(csv.DictReader((sweep / "compare_paired.csv").read_text().splitlines()))
+    acc = next(r for r in rows if r["metric"] == "acc")
+    assert (acc["a"], acc["b"]) == ("finetune", "frozen")  # sorted names: B - A = frozen - finetune
+    assert float(acc["difference"]) == pytest.approx(-30 / 200)
+    # McNemar with 30 discordant pairs, all one way: chi-square with continuity correction.
+    assert float(acc["p_value"]) == pytest.approx(chi2.sf((30 - 1) ** 2 / 30, 1))
+    assert float(acc["high"]) < 0  # the paired interval excludes no difference
+    delong = next(r for r in rows if r["test"] == "DeLong")
+    predictions = {
+        name: [
+            float(line.split(",")[2])
+            for line in (sweep / f"experiment={name}" / "predictions.csv")
+            .read_text()
+            .splitlines()[1:]
+        ]
+        for name in ("frozen", "finetune")
+    }
+    assert float(delong["a_value"]) == pytest.approx(
+        roc_auc_score(labels, predictions["finetune"]), abs=1e-9
+    )
+    assert float(delong["b_value"]) == pytest.approx(
+        roc_auc_score(labels, predictions["frozen"]), abs=1e-9
+    )
+    assert "Paired on the same test images" in text and "incomplete run" in text
+    assert (sweep / "roc.png").stat().st_size > 1000
+    interval_rows = [line for line in text.splitlines() if line.startswith("| frozen | 200 |")]
+    assert len(interval_rows) == 1 and "0.750 [" in interval_rows[0]
