@@ -145,11 +145,7 @@ def _scores(predictions, probabilities, threshold, settings, split) -> dict:
     studies = [s.study for s in predictions.samples]
     if studies and all(studies):
         means, study_labels, _ = study_probabilities(probabilities, labels.tolist(), studies)
-        scores.update(
-            _with_intervals(
-                means.numpy(), study_labels.numpy(), threshold, settings, f"{split}_study"
-            )
-        )
+        scores.update(_with_intervals(means, study_labels, threshold, settings, f"{split}_study"))
         scores[f"{split}_study/count"] = len(means)
     return scores
 

@@ -1,20 +1,18 @@
-"""Study-level metrics: one prediction per study, the mean of its images' probabilities.
+"""Study-level predictions: one per study, the mean of its images' probabilities.
 
 MURA labels studies, not images, and its leaderboard scores studies; a radiologist also
-reads the study as a whole.
+reads the study as a whole. ``evaluate`` reports ``<split>_study/*`` from these.
 """
 
 from collections import defaultdict
 from collections.abc import Sequence
 
-import torch
-
-from fracture.models.metrics import stage_metrics
+import numpy as np
 
 
 def study_probabilities(
-    probabilities: torch.Tensor, labels: Sequence[int], studies: Sequence[str]
-) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    probabilities: np.ndarray, labels: Sequence[int], studies: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Mean probability and label of each study, studies in sorted order.
 
     Raises:
@@ -24,19 +22,9 @@ def study_probabilities(
     for index, study in enumerate(studies):
         members[study].append(index)
     names = sorted(members)
-    means = torch.stack([probabilities[members[name]].mean() for name in names])
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    means = np.array([probabilities[members[name]].mean() for name in names])
     study_labels = [{labels[i] for i in members[name]} for name in names]
     if any(len(found) > 1 for found in study_labels):
         raise ValueError("a study's images carry different labels; study metrics need one")
-    return means, torch.tensor([found.pop() for found in study_labels]), names
-
-
-def study_metrics(
-    probabilities: torch.Tensor, labels: Sequence[int], studies: Sequence[str], stage: str = "test"
-) -> dict[str, float]:
-    """``<stage>_study/acc``, ``/f1``, ... over studies, plus the number of studies."""
-    means, study_labels, names = study_probabilities(probabilities, labels, studies)
-    metrics = stage_metrics(f"{stage}_study")
-    metrics.update(means, study_labels)
-    values = {name: float(value) for name, value in metrics.compute().items()}
-    return {**values, f"{stage}_study/count": len(names)}
+    return means, np.array([found.pop() for found in study_labels], dtype=np.int64), names
