@@ -56,7 +56,10 @@ def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     assert not any("data.root" in p.name for p in run_dirs)
     for run_dir in run_dirs:
         assert (run_dir / "metrics.json").is_file()
-    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    lines = result.stdout.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("| experiment | runs")))
+    table = lines[start : lines.index("", start)]
     assert [row.split("|")[1].strip() for row in table[2:]] == ["finetune", "frozen"]
+    assert any(line.startswith("| frozen vs finetune |") for line in lines)  # the paired table
     assert f"tensorboard --logdir {sweep}" in result.stdout
     assert (sweep / "compare.csv").is_file()
