@@ -4,21 +4,25 @@ Semantics (pure logic on fingerprints; nothing here reads or touches image files
 
 * **Exact duplicates** are files with equal SHA-256. ``DuplicateReport.exact`` lists every
   group of two or more such files.
-* **Near duplicates** are files whose perceptual fingerprints differ in at most
-  ``near_distance`` bits (``NEAR_DISTANCE`` by default). Clusters are the connected
+* **Near duplicates** are files where the original perceptual fingerprint of one differs
+  in at most ``near_distance`` bits (``NEAR_DISTANCE`` by default) from any fingerprint of
+  the other: its original or one of its ``variants`` (fingerprints of rotated and cropped
+  versions of the image). Variants are compared with originals only, never with each
+  other: two transformed images could otherwise meet halfway. Clusters are the connected
   components of that relation (union-find), so a chain ``a~b~c`` is one cluster even when
   ``a`` and ``c`` are further apart. Byte-identical files join the same component (the
   search compares each distinct content once). ``DuplicateReport.near`` lists the
   components of two or more files that are not all byte-identical (those are already in
-  ``exact``). With the default fingerprint this catches re-encoded, resized and
-  contrast-changed copies, rotations up to about 2 degrees and crops up to about 2 % per
-  side, but misses most 4-5 degree rotations and 4-5 % crops (see ``NEAR_DISTANCE``).
+  ``exact``). With the default fingerprint and variants this catches re-encoded, resized
+  and contrast-changed copies, rotations up to about 5 degrees and crops up to about 5 %
+  per side (see ``NEAR_DISTANCE`` for the measured rates).
 * **Leakage** is counted per pair of splits, keyed ``"<evaluation side>-<other>"`` in the
   order test, val, train: ``"test-train"``, ``"test-val"``, ``"val-train"``. Every pair of
   splits present in the input has a key, with zeros when clean. ``exact`` counts the files
   of the first split that have a byte-identical file in the second; ``near`` counts the
-  files of the first split that have a near duplicate (direct distance <= threshold, not
-  via a chain) in the second but no byte-identical one there. A file counts once per pair.
+  files of the first split that have a near duplicate (an original within the threshold
+  of any fingerprint of the other, not via a chain) in the second but no byte-identical
+  one there. A file counts once per pair.
 * **Conflicting labels**: duplicate clusters (exact groups or near components) whose
   members carry different labels.
 * ``resolve_leakage`` picks the files a clean manifest keeps, deterministically:
@@ -67,6 +71,8 @@ class Fingerprint:
         sha256: ``content_hash`` of the file.
         phash: ``perceptual_hash`` of the decoded image.
         group: Patient or study id when the dataset has one.
+        variants: ``variant_hashes`` of the decoded image (any iterable, stored as a
+            tuple); empty compares the original only.
     """
 
     path: str
@@ -75,6 +81,11 @@ class Fingerprint:
     sha256: str
     phash: int
     group: str | None = None
+    variants: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Keeps the frozen dataclass hashable when a list comes in (e.g. from JSON).
+        object.__setattr__(self, "variants", tuple(self.variants))
 
 
 @dataclass
@@ -117,8 +128,11 @@ def find_duplicates(
     contents = _contents(prints)
     # One search row per distinct file content: thousands of byte-identical copies add
     # no near pairs, and the hash of a copy is the hash of its original.
-    words = fingerprint_words([prints[files[0]].phash for files in contents])
-    pairs = near_pairs(words, near_distance).tolist()
+    firsts = [prints[files[0]] for files in contents]
+    words = fingerprint_words([fp.phash for fp in firsts])
+    variants = fingerprint_words([v for fp in firsts for v in fp.variants])
+    owners = np.array([c for c, fp in enumerate(firsts) for _ in fp.variants], dtype=np.int64)
+    pairs = near_pairs(words, near_distance, variants, owners).tolist()
     near = [_files(contents, c) for c in _components(len(contents), pairs)]
     in_near = {i for cluster in near for i in cluster}
     exact = [files for files in contents if len(files) > 1]
@@ -131,24 +145,35 @@ def find_duplicates(
     )
 
 
-def near_pairs(words: np.ndarray, max_distance: int) -> np.ndarray:
-    """All pairs of rows within ``max_distance`` bits of each other, vectorised.
+def near_pairs(
+    words: np.ndarray,
+    max_distance: int,
+    variants: np.ndarray | None = None,
+    owners: np.ndarray | None = None,
+) -> np.ndarray:
+    """All pairs of rows near each other, directly or through a variant, vectorised.
 
     Args:
-        words: ``(n, w)`` ``uint64`` fingerprints, as from ``fingerprint_words``.
+        words: ``(n, w)`` ``uint64`` original fingerprints, as from ``fingerprint_words``.
         max_distance: Largest Hamming distance that counts as near.
+        variants: ``(m, w)`` ``uint64`` variant fingerprints, compared with the originals
+            of the other rows only; ``None`` compares originals only.
+        owners: ``(m,)`` row of ``words`` each variant belongs to.
 
     Returns:
-        ``(p, 2)`` int64 array of row pairs ``i < j``, sorted.
+        ``(p, 2)`` int64 array of row pairs ``i < j``, sorted, where the original of one
+        row is within ``max_distance`` bits of the original or a variant of the other.
     """
-    n = len(words)
-    columns = np.ascontiguousarray(np.asarray(words, dtype=np.uint64).T)  # (w, n): fast rows
-    rows = max(1, _BLOCK_ELEMENTS // max(n, 1))
-    found = [
-        _block_pairs(columns, start, min(start + rows, n), max_distance)
-        for start in range(0, n, rows)
+    words = np.asarray(words, dtype=np.uint64)
+    rows = np.ascontiguousarray(words.T)  # (w, n): one contiguous row per word
+    columns, owner = _targets(words, variants, owners)
+    step = max(1, _BLOCK_ELEMENTS // max(len(owner), 1))
+    keys = [
+        _block_keys(rows[:, start : start + step], start, columns, owner, max_distance)
+        for start in range(0, len(words), step)
     ]
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+    keys = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *keys]))
+    return np.stack(np.divmod(keys, max(len(owner), 1)), axis=1)
 
 
 def resolve_leakage(
@@ -195,14 +220,25 @@ def _check_report_paths(report: DuplicateReport, by_path: dict) -> None:
         raise ValueError(f"report names paths missing from the fingerprints: {sorted(missing)}")
 
 
-def _block_pairs(columns: np.ndarray, start: int, stop: int, max_distance: int) -> np.ndarray:
-    """Pairs (i, j), start <= i < stop, i < j, within ``max_distance`` bits."""
-    distance = np.zeros((stop - start, columns.shape[1] - start), dtype=np.uint16)
-    for word in columns:  # word by word keeps temporaries at (rows, n)
-        distance += np.bitwise_count(word[start:stop, None] ^ word[None, start:])
-    i, j = np.nonzero(distance <= max_distance)
-    keep = j > i  # rest starts at row `start`, so the diagonal is j == i
-    return np.stack([i[keep] + start, j[keep] + start], axis=1).astype(np.int64)
+def _targets(words: np.ndarray, variants, owners) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, n + m)`` originals then variants, one contiguous row per word, and their rows."""
+    if variants is None:
+        variants, owners = words[:0], np.empty(0, dtype=np.int64)
+    targets = np.concatenate([words, np.asarray(variants, dtype=np.uint64)])
+    owner = np.concatenate([np.arange(len(words)), np.asarray(owners, dtype=np.int64)])
+    return np.ascontiguousarray(targets.T), owner
+
+
+def _block_keys(rows, start: int, columns, owner: np.ndarray, max_distance: int) -> np.ndarray:
+    """Distinct ``i * len(owner) + j`` keys of the pairs ``i < j`` of rows from ``start``."""
+    distance = np.zeros((rows.shape[1], columns.shape[1]), dtype=np.uint16)
+    for row_word, column_word in zip(rows, columns, strict=True):  # temporaries stay 2-D
+        distance += np.bitwise_count(row_word[:, None] ^ column_word[None, :])
+    i, column = np.nonzero(distance <= max_distance)
+    i, j = i + start, owner[column]
+    keep = i != j  # a file is near its own original and variants
+    low, high = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+    return np.unique(low * len(owner) + high)  # one key per pair, however many fingerprints
 
 
 def _contents(prints: Sequence[Fingerprint]) -> list[list[int]]:
