@@ -14,22 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fracture.evaluation.bootstrap import bootstrap_ci
-from fracture.evaluation.metrics import binary_metrics
+from fracture.evaluation.metrics import DECISION_METRICS, SCORE_METRICS, binary_metrics
 from fracture.evaluation.paired import delong, mcnemar, paired_bootstrap
-
-# Computed from each run's decisions (at its own stored threshold) ...
-DECISION_METRICS = (
-    "acc",
-    "balanced_acc",
-    "f1",
-    "precision",
-    "recall",
-    "specificity",
-    "npv",
-    "kappa",
-)
-# ... and from its probabilities.
-SCORE_METRICS = ("auroc", "auprc", "brier", "ece")
 
 
 @dataclass
@@ -57,7 +43,8 @@ def pool(run_predictions: list[dict]) -> Pooled:
 
 
 def _statistic(labels: np.ndarray, probabilities: np.ndarray, decisions: np.ndarray):
-    """Weights → metrics: decision metrics from the 0/1 decisions, the rest from scores."""
+    """Weights → metrics: decision metrics from each run's 0/1 decisions (at its own stored
+    threshold), the rest from the probabilities."""
 
     def statistic(weights):
         by_decision = binary_metrics(decisions.astype(float), labels, 0.5, weights)

@@ -24,7 +24,8 @@ ECE measures the calibration of P(fractured) itself, binned on [0, 1]; it is not
 import numpy as np
 import torch
 
-METRIC_NAMES = (
+# Metrics of the decisions at the threshold, and of the probabilities themselves.
+DECISION_METRICS = (
     "acc",
     "balanced_acc",
     "f1",
@@ -32,12 +33,10 @@ METRIC_NAMES = (
     "recall",
     "specificity",
     "npv",
-    "auroc",
-    "auprc",
     "kappa",
-    "brier",
-    "ece",
 )
+SCORE_METRICS = ("auroc", "auprc", "brier", "ece")
+METRIC_NAMES = DECISION_METRICS + SCORE_METRICS
 ECE_BINS = 10
 # Elements per (rows, N) float64 temporary of the ranking metrics: 32 MiB each, and fewer than
 # ten live at once, so even 1000 x 10,000 weights stay well under 1 GB.
