@@ -24,3 +24,7 @@ class UnreadableImage(DataError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ExportError(FractureError, RuntimeError):
+    """An exported model that could not be written, or disagrees with the PyTorch model."""

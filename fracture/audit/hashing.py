@@ -33,6 +33,9 @@ from PIL import Image
 HASH_SIZE = 16  # bits per side of each of the two hashes
 FINGERPRINT_BITS = 2 * HASH_SIZE * HASH_SIZE
 CENTRAL_MARGIN = 0.10  # share of the side cut off each border before the pHash
+# Longer side images are shrunk to before hashing: the hashes see 17x16 and 64x64 px only,
+# and rotating the variants of a full-size radiograph would cost more than decoding it.
+HASH_SIDE = 256
 
 # Measured with scripts/measure_near_duplicates.py (2-core CPU, 2026-11-27, seed 0: 400
 # synthetic 256 px radiographs, 79,800 distinct pairs). Distinct pairs: min 101, 1st
@@ -42,7 +45,9 @@ CENTRAL_MARGIN = 0.10  # share of the side cut off each border before the pHash
 # 4 deg 79 %, 5 deg 97 %; crop per side 2 % 1.2 %, 3 % 23 %, 4 % 56 %, 5 % 80 %; 5 % off
 # one side 61 %. 80 stays well below the closest distinct pair because larger sets bring
 # distinct pairs closer and every false edge can chain two clusters together.
-NEAR_DISTANCE = 80
+NEAR_DISTANCE = 72
+# (degrees counter-clockwise, share of the side cut off each border) of each variant.
+VARIANTS = ((3.5, 0.0), (1.5, 0.0), (0.0, 0.035), (3.5, 0.03), (-3.5, 0.03))
 
 _CHUNK = 1 << 20
 _HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -79,12 +84,24 @@ def perceptual_hash(image: Image.Image) -> int:
         ValueError: ``image`` has more than 8 bits per channel (window it to ``"L"``
             first: a plain conversion would clip it).
     """
-    if image.mode in _HIGH_DEPTH_MODES:
-        raise ValueError(f"perceptual_hash needs an 8-bit image, got mode {image.mode!r}")
-    gray = image if image.mode == "L" else image.convert("L")
-    whole = imagehash.dhash(gray, hash_size=HASH_SIZE).hash
-    central = imagehash.phash(_central(gray), hash_size=HASH_SIZE).hash
-    return _bits_to_int(np.concatenate([whole.ravel(), central.ravel()]))
+    return _hash(_prepare(image))
+
+
+def perceptual_hashes(image: Image.Image) -> list[int]:
+    """The perceptual fingerprint of a radiograph and of its ``VARIANTS``.
+
+    Args:
+        image: As for :func:`perceptual_hash`.
+
+    Returns:
+        ``perceptual_hash(image)``, then one fingerprint per entry of ``VARIANTS``, in
+        order: of the image rotated (black corners, same size), then cropped centrally.
+
+    Raises:
+        ValueError: As for :func:`perceptual_hash`.
+    """
+    small = _prepare(image)
+    return [_hash(small), *(_hash(_variant(small, *variant)) for variant in VARIANTS)]
 
 
 def fingerprint_words(hashes: Sequence[int], bits: int = FINGERPRINT_BITS) -> np.ndarray:
@@ -106,6 +123,32 @@ def fingerprint_words(hashes: Sequence[int], bits: int = FINGERPRINT_BITS) -> np
     except OverflowError:
         raise ValueError(f"fingerprints must be non-negative ints below 2**{bits}") from None
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, words)
+
+
+def _prepare(image: Image.Image) -> Image.Image:
+    """``image`` in ``"L"`` mode, shrunk to at most ``HASH_SIDE`` px on its longer side."""
+    if image.mode in _HIGH_DEPTH_MODES:
+        raise ValueError(f"perceptual hashes need an 8-bit image, got mode {image.mode!r}")
+    gray = image if image.mode == "L" else image.convert("L")
+    scale = HASH_SIDE / max(gray.size)
+    if scale >= 1:
+        return gray
+    size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
+    return gray.resize(size, Image.Resampling.BOX)  # BOX: cheap, and both hashes blur anyway
+
+
+def _hash(gray: Image.Image) -> int:
+    whole = imagehash.dhash(gray, hash_size=HASH_SIZE).hash
+    central = imagehash.phash(_central(gray), hash_size=HASH_SIZE).hash
+    return _bits_to_int(np.concatenate([whole.ravel(), central.ravel()]))
+
+
+def _variant(image: Image.Image, degrees: float, share: float) -> Image.Image:
+    if degrees:
+        image = image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=0)
+    width, height = image.size
+    dx, dy = round(share * width), round(share * height)
+    return image.crop((dx, dy, width - dx, height - dy))
 
 
 def _central(image: Image.Image) -> Image.Image:

@@ -83,7 +83,13 @@ def audit_splits(
 
 def _fingerprint(split: str, sample: Sample, facts: FileFacts) -> Fingerprint:
     return Fingerprint(
-        str(sample.path), split, sample.label, facts.sha256, facts.phash, sample.group
+        str(sample.path),
+        split,
+        sample.label,
+        facts.sha256,
+        facts.phash,
+        sample.group,
+        variants=facts.phash_variants or (),
     )
 
 

@@ -14,24 +14,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when inspect_file's results change meaning, so old entries are recomputed.
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: phash_variants
 _SCHEMA = """CREATE TABLE IF NOT EXISTS facts (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, key TEXT, facts TEXT)"""
 
 
 @dataclass(frozen=True)
 class FileFacts:
-    """What one inspection found; ``error`` is the reason when the file cannot be used."""
+    """What one inspection found; ``error`` is the reason when the file cannot be used.
+
+    ``phash_variants`` are the ``variant_hashes`` of the image, stored as a tuple whatever
+    iterable comes in, so facts read back from JSON lists compare equal to fresh ones.
+    """
 
     path: str
     bytes: int = 0
     sha256: str | None = None
     phash: int | None = None
+    phash_variants: tuple[int, ...] | None = None
     format: str | None = None
     mode: str | None = None
     width: int | None = None
     height: int | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.phash_variants is not None:
+            object.__setattr__(self, "phash_variants", tuple(self.phash_variants))
 
     @property
     def readable(self) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fracture.audit.hashing import content_hash, perceptual_hash
+from fracture.audit.hashing import content_hash, perceptual_hashes
 from fracture.data.decode import DEFAULT_MAX_PIXELS, decode
 from fracture.data.facts import FactsCache, FileFacts
 from fracture.errors import UnreadableImage
@@ -34,15 +34,17 @@ def inspect_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> File
         decoded = decode(path, max_pixels)
     except UnreadableImage as error:
         return FileFacts(path, size, content_hash(path), error=error.reason)
+    phash, *variants = perceptual_hashes(decoded.image)
     return FileFacts(
         path,
         size,
         content_hash(path),
-        perceptual_hash(decoded.image),
-        decoded.format,
-        decoded.mode,
-        decoded.width,
-        decoded.height,
+        phash,
+        phash_variants=tuple(variants),
+        format=decoded.format,
+        mode=decoded.mode,
+        width=decoded.width,
+        height=decoded.height,
     )
 
 

@@ -1,5 +1,7 @@
-"""``fracture-eval ckpt=<checkpoint or run dir> [data=...] [split=test]``: evaluate any
-checkpoint on any split of any dataset, with the preprocessing stored in the checkpoint."""
+"""``fracture-eval ckpt=<ckpt | run dir | ensemble.json | [a,b,...]> [data=...] [split=...]``:
+evaluate any checkpoint or ensemble on any split of any dataset, with the preprocessing
+stored in the checkpoint. For an ensemble given as a list, the threshold chosen by the policy
+is written to ``ensemble.json``, which predict and export then take as ``ckpt``."""
 
 from pathlib import Path
 
@@ -11,10 +13,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 from fracture.data.samples import SPLITS
 from fracture.errors import ConfigError, DataError, FractureError
-from fracture.evaluation.checkpoints import load_classifier, resolve_checkpoint
 from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
+from fracture.inference.predictor import EnsembleLogits, Predictor, load_predictor, write_ensemble
 from fracture.run_files import CONFIG_FILE, write_metrics
 from fracture.train import CONF_DIR
 
@@ -23,29 +25,48 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     """Evaluate ``cfg.ckpt`` on ``cfg.split``; writes the results into ``out_dir``."""
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}")
-    checkpoint = resolve_checkpoint(cfg.ckpt)
-    model = load_classifier(checkpoint)
-    datamodule = instantiate(_data_config(cfg, checkpoint))
+    spec = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
+    predictor = load_predictor(spec)
+    model, stored = _scoring_model(predictor)
+    datamodule = instantiate(_data_config(cfg, predictor.sources[0]))
     datamodule.prepare_data()
     datamodule.setup("test")
     settings = settings_from_config(cfg.evaluation)
-    needs_val = settings.policy != STORED or settings.temperature_scaling
     predict = _predictor(model, datamodule, cfg.device)
+    needs_val = settings.policy != STORED or settings.temperature_scaling
     validation = predict(datamodule.samples["val"]) if needs_val else None
-    stored = (model.preprocessing.threshold, model.preprocessing.temperature)
-    result = evaluate(
-        predict(datamodule.samples[cfg.split]), validation, settings, stored, cfg.split
-    )
+    evaluated = predict(datamodule.samples[cfg.split])
+    result = evaluate(evaluated, validation, settings, stored, cfg.split)
     with SummaryWriter(str(out_dir)) as writer:
         metrics = write_evaluation(out_dir, result, writer)
-    metrics = {
-        "checkpoint": str(checkpoint),
-        "split": cfg.split,
-        **metrics,
-        **_excluded(datamodule),
-    }
+    metrics = {**_sources(predictor, result.threshold, settings.policy, out_dir), **metrics}
+    metrics = {"split": cfg.split, **metrics, **_excluded(datamodule)}
     write_metrics(out_dir, metrics)
     return metrics
+
+
+def _sources(predictor: Predictor, threshold: float, policy: str, out_dir: Path) -> dict:
+    """The evaluated checkpoint(s); an ensemble's threshold goes to ``ensemble.json``."""
+    sources = [str(source) for source in predictor.sources]
+    if not predictor.is_ensemble:
+        return {"checkpoint": sources[0]}
+    ensemble = write_ensemble(
+        out_dir / "ensemble.json", predictor.with_threshold(threshold), policy
+    )
+    return {"checkpoint": sources, "ensemble": str(ensemble)}
+
+
+def _scoring_model(predictor: Predictor):
+    """The module whose logits are evaluated, and the (threshold, temperature) it carries.
+
+    A single model is scored on its own logits, so ``fracture-eval`` reproduces training's
+    evaluation exactly; an ensemble on the log of its mean probability (members apply their
+    own temperatures).
+    """
+    if not predictor.is_ensemble:
+        member = predictor.model.members[0]
+        return member, (member.preprocessing.threshold, member.preprocessing.temperature)
+    return EnsembleLogits(predictor.model, predictor.preprocessing), (predictor.threshold, 1.0)
 
 
 def _data_config(cfg: DictConfig, checkpoint: Path) -> DictConfig:

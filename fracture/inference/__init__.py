@@ -1,0 +1,1 @@
+"""Using trained models: probability models and ensembles, prediction, explanations, export."""

@@ -1,0 +1,133 @@
+"""Batch prediction: image files → P(fractured) and decisions, unreadable files reported."""
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
+from fracture.errors import UnreadableImage
+from fracture.inference.predictor import Predictor
+from fracture.labels import CLASS_NAMES
+
+
+@dataclass
+class ImagePrediction:
+    """One input: its probability (the ensemble mean) and members', or why it failed."""
+
+    path: Path
+    probability: float | None = None
+    members: list[float] | None = None
+    error: str | None = None
+
+    def label(self, threshold: float) -> str:
+        return "" if self.probability is None else CLASS_NAMES[int(self.probability >= threshold)]
+
+
+class _InputImages(Dataset):
+    """Decoded, preprocessed images; a failure becomes a reason instead of an exception."""
+
+    def __init__(self, paths: Sequence[Path], transform, max_pixels: int):
+        self.paths, self.transform, self.max_pixels = list(paths), transform, max_pixels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            image = self.transform(read_radiograph(self.paths[index], self.max_pixels))
+        except (UnreadableImage, OSError) as error:
+            reason = getattr(error, "reason", None) or f"cannot read: {error.strerror or error}"
+            return torch.zeros(0), index, reason
+        return image, index, ""
+
+
+def _collate(batch):
+    good = [(image, index) for image, index, reason in batch if not reason]
+    images = torch.stack([image for image, _ in good]) if good else torch.zeros(0)
+    failed = [(index, reason) for _, index, reason in batch if reason]
+    return images, [index for _, index in good], failed
+
+
+@torch.inference_mode()
+def predict_paths(
+    predictor: Predictor,
+    paths: Sequence[Path],
+    batch_size: int = 32,
+    tta: bool = False,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool = True,
+) -> list[ImagePrediction]:
+    """Predict every path in order; unreadable inputs keep their place with the reason.
+
+    Args:
+        tta: Also predict the horizontally flipped image and average the probabilities.
+    """
+    results = [ImagePrediction(Path(p)) for p in paths]
+    dataset = _InputImages(paths, predictor.preprocessing.eval_transform(), max_pixels)
+    loader = DataLoader(dataset, batch_size, num_workers=num_workers, collate_fn=_collate)
+    model = predictor.model.to(device).eval()
+    for images, indices, failed in tqdm(
+        loader, desc="predicting", unit="batch", disable=not progress
+    ):
+        for index, reason in failed:
+            results[index].error = reason
+        if indices:
+            _fill(results, indices, _member_probabilities(model, images.to(device), tta))
+    return results
+
+
+def _member_probabilities(model, images: torch.Tensor, tta: bool) -> torch.Tensor:
+    """(N, M); with TTA the mean of the image and its mirror (left and right limbs alike)."""
+    probabilities = model(images)
+    if tta:
+        probabilities = (probabilities + model(torch.flip(images, dims=[-1]))) / 2
+    return probabilities.double().cpu()
+
+
+def _fill(results: list[ImagePrediction], indices: list[int], members: torch.Tensor) -> None:
+    for index, row in zip(indices, members.tolist(), strict=True):
+        results[index].members = row
+        results[index].probability = sum(row) / len(row)
+
+
+def write_predictions_csv(
+    path: Path, results: Sequence[ImagePrediction], predictor: Predictor
+) -> None:
+    """``path,probability,prediction,error`` (+ ``member_<i>`` columns for an ensemble)."""
+    member_count = len(predictor.sources) if predictor.is_ensemble else 0
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(
+            [
+                "path",
+                "probability",
+                "prediction",
+                "error",
+                *(f"member_{i}" for i in range(member_count)),
+            ]
+        )
+        for r in results:
+            members = (
+                [f"{p:.6f}" for p in r.members]
+                if r.members and member_count
+                else [""] * member_count
+            )
+            probability = f"{r.probability:.6f}" if r.probability is not None else ""
+            writer.writerow(
+                [r.path, probability, r.label(predictor.threshold), r.error or "", *members]
+            )
+
+
+def summary_line(results: Sequence[ImagePrediction], predictor: Predictor) -> str:
+    counts = {name: 0 for name in (*CLASS_NAMES, "unreadable")}
+    for r in results:
+        counts[r.label(predictor.threshold) or "unreadable"] += 1
+    parts = ", ".join(f"{count} {name}" for name, count in counts.items())
+    return f"{len(results)} images: {parts} (threshold {predictor.threshold:.3f})"

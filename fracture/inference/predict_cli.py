@@ -1,0 +1,55 @@
+"""``fracture-predict ckpt=... inputs=...``: predictions.csv (and overlays) for new images.
+
+Everything is written inside the run's output directory (``hydra.run.dir``), under fixed or
+sanitised names: an input's path never decides where a file is written.
+"""
+
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fracture.errors import FractureError
+from fracture.inference.inputs import expand_inputs
+from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
+from fracture.inference.predictor import load_predictor
+from fracture.train import CONF_DIR
+
+PREDICTIONS_FILE = "predictions.csv"
+
+
+def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
+    """Predict ``cfg.inputs`` with ``cfg.ckpt``; returns the summary line."""
+    ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
+    inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else cfg.inputs
+    predictor = load_predictor(ckpt)
+    paths = expand_inputs(inputs)
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
+    results = predict_paths(
+        predictor, paths, cfg.batch_size, cfg.tta, device, cfg.num_workers, cfg.max_pixels
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_predictions_csv(out_dir / PREDICTIONS_FILE, results, predictor)
+    if cfg.explain:
+        from fracture.inference.overlays import write_overlays  # grad-cam only when asked
+
+        write_overlays(
+            predictor, results, out_dir / "overlays", cfg.explain_method, device, cfg.max_pixels
+        )
+    return f"{summary_line(results, predictor)} -> {out_dir / PREDICTIONS_FILE}"
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Console entry point ``fracture-predict``; bad paths and values end as one line."""
+    try:
+        print(run_prediction(cfg, Path(cfg.paths.output_dir)))
+    except FractureError as error:
+        raise SystemExit(f"fracture-predict: error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()
