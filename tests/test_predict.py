@@ -1,0 +1,179 @@
+"""fracture-predict: agrees with evaluation, TTA, ensembles, unreadable inputs, safe outputs."""
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from fracture.data.decode import read_radiograph
+from fracture.errors import DataError
+from fracture.evaluation.cli import evaluate_checkpoint
+from fracture.evaluation.predictions import read_predictions
+from fracture.evaluation.thresholds import choose_threshold
+from fracture.inference.inputs import expand_inputs
+from fracture.inference.predict import predict_paths
+from fracture.inference.predict_cli import run_prediction
+from fracture.inference.predictor import load_predictor
+from fracture.train import train
+from tests.conftest import CONF_DIR, compose_config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_root, tmp_path_factory):
+    """A tiny trained run (its evaluation wrote predictions.csv for the test split)."""
+    run = tmp_path_factory.mktemp("predict") / "run"
+    cfg = compose_config(
+        [
+            "data=folder",
+            f"data.root={tiny_root}",
+            f"data.cache_dir={run.parent / 'cache'}",
+            "data.image_size=32",
+            "data.resize_size=32",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "model.backbone=resnet18",
+            "trainer.max_epochs=2",
+            "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false",
+            "evaluation.bootstrap.resamples=0",
+            "seed=7",
+            "evaluation.threshold.policy=youden",
+        ]
+    )
+    cfg.paths.output_dir = str(run)
+    train(cfg)
+    return run
+
+
+def config(name: str, *overrides: str):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose(name, overrides=list(overrides))
+
+
+def rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(path.read_text().splitlines()))
+
+
+def test_prediction_matches_the_evaluation_of_the_same_checkpoint(trained, tiny_root, tmp_path):
+    summary = run_prediction(
+        config("predict", f"ckpt={trained}", f"inputs={tiny_root}/test"), tmp_path
+    )
+    predicted = {r["path"]: r for r in rows(tmp_path / "predictions.csv")}
+    evaluated = read_predictions(trained / "predictions.csv")
+    assert len(predicted) == len(evaluated["path"]) == 8
+    threshold = load_predictor(trained).threshold
+    for path, probability in zip(evaluated["path"], evaluated["probability"], strict=True):
+        row = predicted[path]
+        assert float(row["probability"]) == pytest.approx(probability, abs=1e-5)
+        assert row["prediction"] == ("fractured" if probability >= threshold else "not_fractured")
+    assert summary.startswith("8 images:") and "0 unreadable" in summary
+
+
+def test_tta_is_the_mean_of_the_image_and_its_mirror(trained, tiny_root):
+    predictor = load_predictor(trained)
+    paths = sorted((tiny_root / "val").rglob("*.png"))[:4]
+    plain = predict_paths(predictor, paths, progress=False)
+    with_tta = predict_paths(predictor, paths, tta=True, progress=False)
+    transform = predictor.preprocessing.eval_transform()
+    images = torch.stack([transform(read_radiograph(p)) for p in paths])
+    with torch.no_grad():
+        mirrored = predictor.model(torch.flip(images, dims=[-1]))[:, 0].double()
+    for a, b, m in zip(plain, with_tta, mirrored.tolist(), strict=True):
+        assert b.probability == pytest.approx((a.probability + m) / 2, abs=1e-6)
+
+
+def test_an_ensemble_of_two_identical_checkpoints_equals_one(trained, tiny_root, tmp_path):
+    best = next((trained / "checkpoints").glob("best-*.ckpt"))
+    copy = tmp_path / "copy.ckpt"
+    shutil.copy(best, copy)
+    paths = sorted((tiny_root / "test").rglob("*.png"))
+    single = predict_paths(load_predictor(best), paths, progress=False)
+    ensemble = predict_paths(load_predictor([best, copy]), paths, progress=False)
+    for one, two in zip(single, ensemble, strict=True):
+        assert two.probability == pytest.approx(one.probability, abs=1e-7)
+        assert two.members == pytest.approx([one.probability] * 2, abs=1e-7)
+
+
+def test_ensemble_threshold_is_chosen_on_val_and_travels_in_ensemble_json(trained, tmp_path):
+    best = next((trained / "checkpoints").glob("best-*.ckpt"))
+    last = trained / "checkpoints" / "last.ckpt"
+    cfg = config(
+        "eval",
+        f"ckpt=[{best},{last}]",
+        "evaluation.threshold.policy=youden",
+        "evaluation.bootstrap.resamples=0",
+    )
+    metrics = evaluate_checkpoint(cfg, tmp_path / "eval")
+    ensemble = load_predictor(tmp_path / "eval" / "ensemble.json")
+    assert ensemble.is_ensemble and ensemble.threshold == pytest.approx(
+        metrics["threshold"]["value"]
+    )
+    # Independent: the mean of the two members' val probabilities, thresholded by Youden.
+    val = sorted((Path(cfg_root(trained)) / "val").rglob("*.png"))
+    members = [predict_paths(load_predictor(c), val, progress=False) for c in (best, last)]
+    mean = [(a.probability + b.probability) / 2 for a, b in zip(*members, strict=True)]
+    labels = [int(p.parent.name == "fractured") for p in val]
+    assert ensemble.threshold == pytest.approx(choose_threshold(mean, labels, "youden"), abs=1e-6)
+
+
+def cfg_root(run: Path) -> str:
+    return OmegaConf.load(run / "config.yaml").data.root
+
+
+def test_unreadable_inputs_are_reported_and_the_rest_predicted(trained, tiny_root, tmp_path):
+    folder = tmp_path / "new"
+    shutil.copytree(tiny_root / "test" / "fractured", folder)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "empty.jpg").write_bytes(b"")
+    missing = tmp_path / "missing.png"
+    run_prediction(
+        config("predict", f"ckpt={trained}", f"inputs=[{folder},{missing}]"), tmp_path / "out"
+    )
+    by_name = {Path(r["path"]).name: r for r in rows(tmp_path / "out" / "predictions.csv")}
+    assert (
+        by_name["empty.jpg"]["error"] == "zero bytes" and by_name["empty.jpg"]["probability"] == ""
+    )
+    assert by_name["broken.png"]["error"] and by_name["missing.png"]["error"]
+    readable = [r for r in by_name.values() if not r["error"]]
+    assert len(readable) == 4 and all(0 <= float(r["probability"]) <= 1 for r in readable)
+
+
+def test_members_with_different_preprocessing_are_refused(trained, tmp_path):
+    best = next((trained / "checkpoints").glob("best-*.ckpt"))
+    other = tmp_path / "other.ckpt"
+    checkpoint = torch.load(best, weights_only=True)
+    checkpoint["fracture"]["preprocessing"]["image_size"] = 48
+    torch.save(checkpoint, other)
+    with pytest.raises(DataError, match="same image size"):
+        load_predictor([best, other])
+
+
+def test_inputs_that_match_nothing_are_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match="no images"):
+        expand_inputs([str(tmp_path / "*.png")])
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_console_script(trained, tiny_root, tmp_path):
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "fracture-predict"),
+            f"ckpt={trained}",
+            f"inputs={tiny_root}/val/*/*.png",
+            f"hydra.run.dir={tmp_path}",
+            "tta=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("8 images:")
+    assert len(rows(tmp_path / "predictions.csv")) == 8
