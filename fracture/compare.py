@@ -162,12 +162,14 @@ def write_outputs(
         roc_figure(curves).savefig(out_dir / "roc.png", dpi=120)
 
 
-def report(sweep_dirs: list[Path], resamples: int = 1000, seed: int = 0) -> str:
+def report(
+    sweep_dirs: list[Path], resamples: int = 1000, seed: int = 0, baseline: str = "frozen"
+) -> str:
     """Compare the runs below ``sweep_dirs``, write the outputs into the first one."""
     runs = find_runs(sweep_dirs)
     summary = summarise(runs)
     pooled = pooled_predictions(runs)
-    rows = paired_rows(pooled, resamples, seed)
+    rows = paired_rows(pooled, resamples, seed, baseline)
     sections = [markdown_table(summary)]
     if pooled:
         sections += [
@@ -193,11 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dirs", nargs="+", type=Path, help="multirun (or run) directories")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument(
+        "--baseline", default="frozen", help="the experiment others are compared against"
+    )
     args = parser.parse_args(argv)
     missing = [d for d in args.sweep_dirs if not d.is_dir()]
     if missing:
         sys.exit(f"fracture-compare: error: {missing[0]} is not a directory; pass a multirun dir")
-    print(report(args.sweep_dirs, args.resamples, args.seed))
+    print(report(args.sweep_dirs, args.resamples, args.seed, args.baseline))
 
 
 class CompareAfterMultirun(Callback):

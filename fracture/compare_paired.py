@@ -44,9 +44,15 @@ def interval_table(pooled: dict[str, Pooled], resamples: int, seed: int) -> str:
     return "\n".join(lines)
 
 
-def paired_rows(pooled: dict[str, Pooled], resamples: int, seed: int) -> list[dict]:
-    """One row per (pair of experiments, metric, test): differences are B - A."""
-    names = sorted(pooled)
+def paired_rows(
+    pooled: dict[str, Pooled], resamples: int, seed: int, baseline: str = "frozen"
+) -> list[dict]:
+    """One row per (pair of experiments, metric, test): differences are B - A.
+
+    A is the ``baseline`` experiment when a pair includes it (so "finetune vs frozen" reads
+    as the gain of fine-tuning), else the alphabetically first.
+    """
+    names = sorted(pooled, key=lambda name: (name != baseline, name))
     rows = []
     for index, a in enumerate(names):
         for b in names[index + 1 :]:

@@ -60,6 +60,6 @@ def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     start = lines.index(next(line for line in lines if line.startswith("| experiment | runs")))
     table = lines[start : lines.index("", start)]
     assert [row.split("|")[1].strip() for row in table[2:]] == ["finetune", "frozen"]
-    assert any(line.startswith("| frozen vs finetune |") for line in lines)  # the paired table
+    assert any(line.startswith("| finetune vs frozen |") for line in lines)  # the paired table
     assert f"tensorboard --logdir {sweep}" in result.stdout
     assert (sweep / "compare.csv").is_file()

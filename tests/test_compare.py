@@ -104,11 +104,11 @@ def test_paired_comparison_of_two_experiments(paired_sweep):
     text = report([sweep], resamples=300)
     rows = list(csv.DictReader((sweep / "compare_paired.csv").read_text().splitlines()))
     acc = next(r for r in rows if r["metric"] == "acc")
-    assert (acc["a"], acc["b"]) == ("finetune", "frozen")  # sorted names: B - A = frozen - finetune
-    assert float(acc["difference"]) == pytest.approx(-30 / 200)
+    assert (acc["a"], acc["b"]) == ("frozen", "finetune")  # the baseline is A: B - A is the gain
+    assert float(acc["difference"]) == pytest.approx(30 / 200)
     # McNemar with 30 discordant pairs, all one way: chi-square with continuity correction.
     assert float(acc["p_value"]) == pytest.approx(chi2.sf((30 - 1) ** 2 / 30, 1))
-    assert float(acc["high"]) < 0  # the paired interval excludes no difference
+    assert float(acc["low"]) > 0  # the paired interval excludes no difference
     delong = next(r for r in rows if r["test"] == "DeLong")
     predictions = {
         name: [
@@ -120,10 +120,10 @@ def test_paired_comparison_of_two_experiments(paired_sweep):
         for name in ("frozen", "finetune")
     }
     assert float(delong["a_value"]) == pytest.approx(
-        roc_auc_score(labels, predictions["finetune"]), abs=1e-9
+        roc_auc_score(labels, predictions["frozen"]), abs=1e-9
     )
     assert float(delong["b_value"]) == pytest.approx(
-        roc_auc_score(labels, predictions["frozen"]), abs=1e-9
+        roc_auc_score(labels, predictions["finetune"]), abs=1e-9
     )
     assert "Paired on the same test images" in text and "incomplete run" in text
     assert (sweep / "roc.png").stat().st_size > 1000

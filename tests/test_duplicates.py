@@ -1,6 +1,8 @@
 """Duplicate, near-duplicate and leakage detection on real synthetic radiographs."""
 
+import dataclasses
 import hashlib
+import itertools
 import random
 import shutil
 from pathlib import Path
@@ -14,13 +16,17 @@ from fracture.audit.duplicates import Fingerprint, find_duplicates, near_pairs, 
 from fracture.audit.hashing import (
     FINGERPRINT_BITS,
     NEAR_DISTANCE,
+    VARIANTS,
     content_hash,
     fingerprint_words,
     perceptual_hash,
+    perceptual_hashes,
 )
+from fracture.data.inspection import inspect_files
 from fracture.synth import render_radiograph
 
 SIZE = 256
+MARGIN = 15  # bits between NEAR_DISTANCE and the closest distinct pair below
 # The closest distinct radiographs of SyntheticSpec(seed=0) (train images 172, 193, 249,
 # all not fractured): 114-136 bits apart, yet 4-6 bits apart in a 64-bit pHash.
 HARD_NEGATIVES = {"test/h172.png": 172, "train/h193.png": 193, "val/h249.png": 249}
@@ -32,6 +38,10 @@ LABELS = {
     "test/b_rot.png": 0,  # rotated 2 degrees
     "train/c.png": 0,
     "test/c_crop.png": 0,  # 2 % cut off each side
+    "train/f.png": 1,
+    "test/f_rot4.png": 1,  # rotated 4 degrees clockwise: only a variant of f matches it
+    "train/g.png": 0,
+    "val/g_crop4.png": 0,  # 4 % cut off each side: only a variant of g matches it
     "val/d.png": 1,
     "train/d_relabelled.png": 0,  # byte-identical, other label
     "train/e.png": 1,
@@ -52,15 +62,22 @@ def _crop(image: Image.Image, share: float) -> Image.Image:
     return image.crop((cut, cut, image.width - cut, image.height - cut))
 
 
+def _rotate(image: Image.Image, degrees: float) -> Image.Image:
+    return image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=0)
+
+
 def _images() -> dict[str, Image.Image]:
     a, b, c = _render([1, 1], True), _render([1, 2], False), _render([1, 3], False)
     images = {
         "train/a.png": a,
         "val/a_small.jpg": a.resize((150, 150), Image.Resampling.LANCZOS),
         "train/b.png": b,
+        "test/b_rot.png": _rotate(b, 2),
     }
-    images["test/b_rot.png"] = b.rotate(2, resample=Image.Resampling.BILINEAR, fillcolor=0)
     images |= {"train/c.png": c, "test/c_crop.png": _crop(c, 0.02)}
+    f, g = _render([1, 6], True), _render([1, 7], False)
+    images |= {"train/f.png": f, "test/f_rot4.png": _rotate(f, -4)}
+    images |= {"train/g.png": g, "val/g_crop4.png": _crop(g, 0.04)}
     images |= {"val/d.png": _render([1, 4], True), "train/e.png": _render([1, 5], True)}
     # Drawn as SyntheticSpec(seed=0) draws its train images.
     return images | {rel: _render([0, 0, i], False) for rel, i in HARD_NEGATIVES.items()}
@@ -81,17 +98,12 @@ def root(tmp_path_factory) -> Path:
 
 def _prints(root: Path, groups: dict[str, str] | None = None) -> list[Fingerprint]:
     groups = groups or {}
-    return [
-        Fingerprint(
-            path=rel,
-            split=rel.split("/")[0],
-            label=label,
-            sha256=content_hash(root / rel),
-            phash=perceptual_hash(Image.open(root / rel).convert("L")),
-            group=groups.get(rel),
-        )
-        for rel, label in sorted(LABELS.items())
-    ]
+    prints = []
+    for rel, label in sorted(LABELS.items()):
+        phash, *variants = perceptual_hashes(Image.open(root / rel).convert("L"))
+        split, sha256 = rel.split("/")[0], content_hash(root / rel)
+        prints.append(Fingerprint(rel, split, label, sha256, phash, groups.get(rel), variants))
+    return prints
 
 
 def test_report_finds_copies_leakage_and_conflicts(root):
@@ -105,23 +117,32 @@ def test_report_finds_copies_leakage_and_conflicts(root):
         ["test/a_copy.png", "train/a.png", "val/a_small.jpg"],
         ["test/b_rot.png", "train/b.png"],
         ["test/c_crop.png", "train/c.png"],
+        ["test/f_rot4.png", "train/f.png"],
+        ["train/g.png", "val/g_crop4.png"],
     ]
     assert report.leakage == {
-        "test-train": {"exact": 1, "near": 2},  # a_copy; b_rot and c_crop
+        "test-train": {"exact": 1, "near": 3},  # a_copy; b_rot, c_crop and f_rot4
         "test-val": {"exact": 0, "near": 1},  # a_copy ~ a_small
-        "val-train": {"exact": 1, "near": 1},  # d; a_small
+        "val-train": {"exact": 1, "near": 2},  # d; a_small and g_crop4
     }
     assert report.conflicting_labels == [["train/d_relabelled.png", "val/d.png"]]
     assert report.to_dict()["leakage"] == report.leakage
 
 
+def test_larger_rotations_and_crops_need_the_variants(root):
+    prints = [dataclasses.replace(fp, variants=()) for fp in _prints(root)]
+    found = {p for cluster in find_duplicates(prints).near for p in cluster}
+    assert {"test/b_rot.png", "test/c_crop.png"} <= found
+    assert not found & {"test/f_rot4.png", "val/g_crop4.png"}
+
+
 def test_distinct_look_alikes_stay_apart(root):
-    hashes = [perceptual_hash(Image.open(root / rel)) for rel in HARD_NEGATIVES]
-    words = fingerprint_words(hashes)
-    assert near_pairs(words, NEAR_DISTANCE).size == 0
+    hashes = [perceptual_hashes(Image.open(root / rel)) for rel in HARD_NEGATIVES]
+    words, variants, owners = _search_input([h[0] for h in hashes], [h[1:] for h in hashes])
+    assert near_pairs(words, NEAR_DISTANCE, variants, owners).size == 0
     # Not merely over the line: the threshold keeps a margin to the closest distinct pair.
-    closest = min(bin(x ^ y).count("1") for i, x in enumerate(hashes) for y in hashes[i + 1 :])
-    assert closest > NEAR_DISTANCE + 20
+    pairs = _brute_force([h[0] for h in hashes], [h[1:] for h in hashes], FINGERPRINT_BITS)
+    assert min(distance for *_, distance in pairs) > NEAR_DISTANCE + MARGIN
 
 
 def test_resolve_keeps_one_split_and_one_copy(root):
@@ -133,6 +154,8 @@ def test_resolve_keeps_one_split_and_one_copy(root):
         "train/b.png",
         "train/c.png",
         "train/e.png",
+        "train/f.png",
+        "train/g.png",
         "train/h193.png",
         "val/h249.png",
     ]
@@ -140,12 +163,14 @@ def test_resolve_keeps_one_split_and_one_copy(root):
         "test/a_copy.png": "duplicate of a train image",  # a: one per split, tie -> train
         "test/b_rot.png": "duplicate of a train image",
         "test/c_crop.png": "duplicate of a train image",
+        "test/f_rot4.png": "duplicate of a train image",
         "train/d_relabelled.png": "conflicting labels",
         "train/e_copy.png": "exact copy of train/e.png",
         "val/a_small.jpg": "duplicate of a train image",
         "val/d.png": "conflicting labels",
+        "val/g_crop4.png": "duplicate of a train image",
     }
-    assert [row["split"] for row in dropped] == ["test"] * 3 + ["train"] * 2 + ["val"] * 2
+    assert [row["split"] for row in dropped] == ["test"] * 4 + ["train"] * 2 + ["val"] * 3
 
 
 def test_resolve_keeps_patient_groups_in_one_split(root):
@@ -221,26 +246,44 @@ def test_leakage_keys_cover_present_splits_with_zeros():
     assert resolve_leakage(prints, report) == (prints, [])
 
 
-def _brute_force(hashes: list[int], max_distance: int) -> list[list[int]]:
-    return [
-        [i, j]
-        for i in range(len(hashes))
-        for j in range(i + 1, len(hashes))
-        if bin(hashes[i] ^ hashes[j]).count("1") <= max_distance
-    ]
+def _search_input(hashes: list[int], variants: list[list[int]], bits: int = FINGERPRINT_BITS):
+    """``near_pairs``' arguments: original words, variant words and the owner of each."""
+    owners = np.array([i for i, vs in enumerate(variants) for _ in vs], dtype=np.int64)
+    flat = fingerprint_words([v for vs in variants for v in vs], bits=bits)
+    return fingerprint_words(hashes, bits=bits), flat, owners
 
 
-@pytest.mark.parametrize("bits, max_distance", [(64, 10), (64, 24), (512, 240)])
+def _brute_force(hashes: list[int], variants: list[list[int]], max_distance: int) -> list:
+    """``[i, j, distance]`` for i < j: the original of one to any fingerprint of the other."""
+    pairs = []
+    for i, j in itertools.combinations(range(len(hashes)), 2):
+        one_way = [(hashes[i], f) for f in (hashes[j], *variants[j])]
+        other_way = [(hashes[j], f) for f in variants[i]]
+        distance = min(bin(x ^ y).count("1") for x, y in one_way + other_way)
+        if distance <= max_distance:
+            pairs.append([i, j, distance])
+    return pairs
+
+
+@pytest.mark.parametrize("bits, max_distance", [(64, 10), (64, 24), (128, 30), (512, 240)])
 def test_near_pairs_matches_brute_force(monkeypatch, bits, max_distance):
     rng = random.Random(bits + max_distance)
     hashes = [rng.getrandbits(bits) for _ in range(200)]
     hashes += [_near(h, rng.sample(range(bits), rng.randint(0, 14))) for h in hashes[:60]]
     rng.shuffle(hashes)
-    monkeypatch.setattr(duplicates, "_BLOCK_ELEMENTS", 700)  # many blocks of 2-3 rows
-    found = near_pairs(fingerprint_words(hashes, bits=bits), max_distance)
-    expected = _brute_force(hashes, max_distance)
-    assert len(expected) >= 20  # enough pairs to mean something
-    assert found.tolist() == expected
+
+    def variant() -> int:  # near some file's original, or unrelated
+        flips = rng.sample(range(bits), rng.randint(0, 14))
+        return _near(rng.choice(hashes), flips) if rng.random() < 0.3 else rng.getrandbits(bits)
+
+    variants = [[variant() for _ in range(rng.randint(0, 3))] for _ in hashes]  # ragged
+    monkeypatch.setattr(duplicates, "_BLOCK_ELEMENTS", 700)  # many blocks of 1-3 rows
+    expected = [pair[:2] for pair in _brute_force(hashes, variants, max_distance)]
+    direct = [pair[:2] for pair in _brute_force(hashes, [[]] * len(hashes), max_distance)]
+    assert len(direct) >= 20 and len(expected) >= len(direct) + 20  # both kinds of pairs
+    words, flat, owners = _search_input(hashes, variants, bits)
+    assert near_pairs(words, max_distance, flat, owners).tolist() == expected
+    assert near_pairs(fingerprint_words(hashes, bits=bits), max_distance).tolist() == direct
 
 
 def test_content_hash_reads_in_chunks(tmp_path, monkeypatch):
@@ -255,8 +298,28 @@ def test_perceptual_hash_width_and_modes():
     value = perceptual_hash(image)
     assert isinstance(value, int) and 0 <= value < 2**FINGERPRINT_BITS
     assert perceptual_hash(image.convert("RGB")) == value
+    hashes = perceptual_hashes(image)
+    assert len(hashes) == 1 + len(VARIANTS) and hashes[0] == value
+    assert all(0 <= h < 2**FINGERPRINT_BITS for h in hashes) and len(set(hashes)) == len(hashes)
     with pytest.raises(ValueError, match="8-bit"):
         perceptual_hash(image.convert("I;16"))
+    with pytest.raises(ValueError, match="8-bit"):
+        perceptual_hashes(image.convert("I;16"))
+
+
+def test_large_images_hash_like_their_shrunk_copy():
+    image = _render([2, 2], True).resize((1024, 1024), Image.Resampling.LANCZOS)
+    shrunk = image.resize((256, 256), Image.Resampling.BOX)
+    assert perceptual_hashes(image) == perceptual_hashes(shrunk)
+
+
+def test_inspected_variants_survive_the_cache(root, tmp_path):
+    paths = [root / "train/f.png", root / "test/f_rot4.png"]
+    fresh = inspect_files(paths, tmp_path, progress=False)
+    assert inspect_files(paths, tmp_path, progress=False) == fresh  # read back from JSON
+    assert [[f.phash, *f.phash_variants] for f in fresh] == [
+        perceptual_hashes(Image.open(path)) for path in paths
+    ]
 
 
 def test_invalid_fingerprints_are_rejected():
@@ -267,3 +330,5 @@ def test_invalid_fingerprints_are_rejected():
         find_duplicates([Fingerprint("a.png", "holdout", 0, "s", 1)])
     with pytest.raises(ValueError, match="below 2"):
         find_duplicates([Fingerprint("a.png", "train", 0, "s", 2**FINGERPRINT_BITS)])
+    with pytest.raises(ValueError, match="below 2"):
+        find_duplicates([Fingerprint("a.png", "train", 0, "s", 1, variants=[-1])])

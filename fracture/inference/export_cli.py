@@ -1,0 +1,44 @@
+"""``fracture-export ckpt=<checkpoint | run dir | ensemble.json | [a,b]> [format=torchscript]``:
+a verified ONNX (default) or TorchScript model and its ``model.json`` sidecar, in one directory."""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from fracture.errors import ConfigError, FractureError
+from fracture.inference.export import FORMATS, SIDECAR, export
+from fracture.inference.predictor import load_predictor
+from fracture.train import CONF_DIR
+
+
+def export_checkpoint(cfg: DictConfig) -> dict:
+    """Export ``cfg.ckpt`` as ``cfg.format`` into ``cfg.out``; returns the sidecar."""
+    # Checked before loading any weights, so a typo fails at once.
+    if cfg.format not in FORMATS:
+        raise ConfigError(f"format={cfg.format!r} is not one of {', '.join(FORMATS)}")
+    spec = OmegaConf.to_container(cfg.ckpt) if isinstance(cfg.ckpt, ListConfig) else str(cfg.ckpt)
+    return export(load_predictor(spec), Path(cfg.out), cfg.format, cfg.opset)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
+def main(cfg: DictConfig) -> None:
+    """Console entry point ``fracture-export``; bad paths and values end as one line."""
+    try:
+        record = export_checkpoint(cfg)
+    except FractureError as error:
+        raise SystemExit(f"fracture-export: error: {error}") from None
+    out_dir = Path(cfg.out)
+    size_mb = (out_dir / record["file"]).stat().st_size / 1e6
+    opset = f", opset {record['opset']}" if record["opset"] else ""
+    print(f"wrote {record['file']} ({size_mb:.1f} MB, {record['exporter']}{opset}) and {SIDECAR}")
+    print(
+        f"verified: max |difference| {record['verification']['max_abs_difference']:.2g} "
+        f"at batch sizes {record['verification']['batch_sizes']} (tolerance "
+        f"{record['verification']['tolerance']:g}); threshold {record['threshold']:.3f}"
+    )
+    print(f"in {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
