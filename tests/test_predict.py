@@ -1,6 +1,7 @@
 """fracture-predict: agrees with evaluation, TTA, ensembles, unreadable inputs, safe outputs."""
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,18 @@ def test_console_script(trained, tiny_root, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1].startswith("8 images:")
     assert len(rows(tmp_path / "predictions.csv")) == 8
+
+
+def test_explain_writes_overlays_only_inside_the_output_folder(trained, tiny_root, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    strange = inputs / "x ..%2F..%2Fescape;rm.png"
+    shutil.copy(next((tiny_root / "test" / "fractured").glob("*.png")), strange)
+    out = tmp_path / "out"
+    run_prediction(config("predict", f"ckpt={trained}", f"inputs={inputs}", "explain=true"), out)
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert all(p.parts[0] in ("in", "out") for p in written)
+    (row,) = rows(out / "predictions.csv")
+    overlay = out / row["overlay"]
+    assert overlay.parent == out / "overlays" and overlay.is_file()
+    assert re.fullmatch(r"\d{5}_[A-Za-z0-9._-]+\.png", overlay.name), overlay.name

@@ -23,6 +23,7 @@ class ImagePrediction:
     probability: float | None = None
     members: list[float] | None = None
     error: str | None = None
+    overlay: str | None = None  # the Grad-CAM overlay, relative to the output folder
 
     def label(self, threshold: float) -> str:
         return "" if self.probability is None else CLASS_NAMES[int(self.probability >= threshold)]
@@ -100,29 +101,28 @@ def _fill(results: list[ImagePrediction], indices: list[int], members: torch.Ten
 def write_predictions_csv(
     path: Path, results: Sequence[ImagePrediction], predictor: Predictor
 ) -> None:
-    """``path,probability,prediction,error`` (+ ``member_<i>`` columns for an ensemble)."""
+    """``path,probability,prediction,error`` (+ ``overlay`` with explanations, + ``member_<i>``
+    columns for an ensemble)."""
     member_count = len(predictor.sources) if predictor.is_ensemble else 0
+    overlays = any(r.overlay for r in results)
+    header = ["path", "probability", "prediction", "error", *(["overlay"] * overlays)]
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(
-            [
-                "path",
-                "probability",
-                "prediction",
-                "error",
-                *(f"member_{i}" for i in range(member_count)),
-            ]
-        )
+        writer.writerow([*header, *(f"member_{i}" for i in range(member_count))])
         for r in results:
-            members = (
-                [f"{p:.6f}" for p in r.members]
-                if r.members and member_count
-                else [""] * member_count
-            )
-            probability = f"{r.probability:.6f}" if r.probability is not None else ""
-            writer.writerow(
-                [r.path, probability, r.label(predictor.threshold), r.error or "", *members]
-            )
+            writer.writerow([*_row(r, predictor.threshold, overlays), *_members(r, member_count)])
+
+
+def _row(result: ImagePrediction, threshold: float, overlays: bool) -> list:
+    probability = f"{result.probability:.6f}" if result.probability is not None else ""
+    row = [result.path, probability, result.label(threshold), result.error or ""]
+    return [*row, result.overlay or ""] if overlays else row
+
+
+def _members(result: ImagePrediction, count: int) -> list[str]:
+    if not count:
+        return []
+    return [f"{p:.6f}" for p in result.members] if result.members else [""] * count
 
 
 def summary_line(results: Sequence[ImagePrediction], predictor: Predictor) -> str:

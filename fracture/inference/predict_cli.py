@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
+from fracture.inference.overlays import write_overlays
 from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
 from fracture.inference.predictor import load_predictor
 from fracture.train import CONF_DIR
@@ -32,13 +33,11 @@ def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
         predictor, paths, cfg.batch_size, cfg.tta, device, cfg.num_workers, cfg.max_pixels
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_predictions_csv(out_dir / PREDICTIONS_FILE, results, predictor)
-    if cfg.explain:
-        from fracture.inference.overlays import write_overlays  # grad-cam only when asked
-
+    if cfg.explain:  # first: the CSV then lists each overlay
         write_overlays(
             predictor, results, out_dir / "overlays", cfg.explain_method, device, cfg.max_pixels
         )
+    write_predictions_csv(out_dir / PREDICTIONS_FILE, results, predictor)
     return f"{summary_line(results, predictor)} -> {out_dir / PREDICTIONS_FILE}"
 
 
