@@ -16,6 +16,7 @@ from PIL import Image
 import fracture.inference.export as export_module
 from fracture.data.decode import read_radiograph
 from fracture.errors import ConfigError, ExportError
+from fracture.inference import export_cli
 from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export
 from fracture.inference.predictor import MeanProbability, load_predictor
 from fracture.train import train
@@ -92,6 +93,7 @@ def test_onnx_matches_pytorch_at_any_batch_size(predictor, onnx_dir, batch):
     np.testing.assert_allclose(got, torch_probability(predictor, images), rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_torchscript_matches_pytorch_at_any_batch_size(predictor, tmp_path):
     record = export(predictor, tmp_path, "torchscript")
     scripted = torch.jit.load(str(tmp_path / "model.pt"))
@@ -147,6 +149,19 @@ def test_a_model_that_disagrees_is_not_written(predictor, tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_torchscript_based_onnx_exporter_is_the_fallback(predictor, tmp_path, monkeypatch):
+    def dynamo_fails(*args):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(export_module, "_onnx_dynamo", dynamo_fails)
+    record = export(predictor, tmp_path, "onnx")
+    assert record["exporter"] == "torchscript"
+    images = fresh_images(5)
+    got = onnx_probability(tmp_path / "model.onnx", images)
+    np.testing.assert_allclose(got, torch_probability(predictor, images), atol=TOLERANCE)
+
+
 def test_bad_format_and_an_earlier_export_are_refused(predictor, onnx_dir, tmp_path):
     with pytest.raises(ConfigError, match="format='tflite'"):
         export(predictor, tmp_path, "tflite")
@@ -200,17 +215,18 @@ def test_console_script_exports_into_the_hydra_run_dir(run_dir, predictor, tmp_p
     np.testing.assert_allclose(got, torch_probability(predictor, images), atol=TOLERANCE)
 
 
-@pytest.mark.e2e
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("missing", "args", "message"),
     [(False, ["format=tflite"], "format='tflite' is not one of"), (True, [], "does not exist")],
 )
-def test_console_script_errors_are_one_line(run_dir, tmp_path, missing, args, message):
+def test_console_errors_are_one_line(run_dir, tmp_path, monkeypatch, missing, args, message):
+    # In-process (a subprocess costs ~10 s of imports); Hydra left off the logging setup.
     ckpt = tmp_path / "missing.ckpt" if missing else run_dir
-    result = run_console(f"ckpt={ckpt}", *args, f"hydra.run.dir={tmp_path / 'export'}")
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("fracture-export: error: ") and message in lines[-1]
-    assert "Traceback" not in result.stderr
+    hydra_args = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
+    out = f"hydra.run.dir={tmp_path / 'export'}"
+    monkeypatch.setattr(sys, "argv", ["fracture-export", f"ckpt={ckpt}", *args, out, *hydra_args])
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.main()
+    assert str(exit_info.value).startswith("fracture-export: error: ")
+    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
     assert not (tmp_path / "export/model.onnx").exists()
