@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when inspect_file's results change meaning, so old entries are recomputed.
-FACTS_VERSION = 2  # 2: phash_variants
+FACTS_VERSION = 2  # 2: phash of the shrunk image, phash_variants
 _SCHEMA = """CREATE TABLE IF NOT EXISTS facts (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, key TEXT, facts TEXT)"""
 
@@ -23,8 +23,9 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS facts (
 class FileFacts:
     """What one inspection found; ``error`` is the reason when the file cannot be used.
 
-    ``phash_variants`` are the ``variant_hashes`` of the image, stored as a tuple whatever
-    iterable comes in, so facts read back from JSON lists compare equal to fresh ones.
+    ``phash`` and ``phash_variants`` are the ``perceptual_hashes`` of the image; the
+    variants are stored as a tuple whatever iterable comes in, so facts read back from JSON
+    lists compare equal to fresh ones.
     """
 
     path: str
