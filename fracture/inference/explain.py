@@ -3,6 +3,11 @@
 The maps come from ``pytorch_grad_cam`` (Grad-CAM and relatives) on the last stage of each
 member's backbone, for the *fractured* logit. Computing them leaves the model as it was:
 no hooks, the same train/eval mode, ``requires_grad`` flags and ``.grad`` tensors.
+
+The last stage of a torchvision CNN is 1/32 of the input side: 4x4 cells at 128 px, only
+2x2 at 64 px. At 64 px every cell sees the whole image and the map says little about where:
+on synthetic radiographs a ResNet18 with 85 % held-out accuracy gave maps no closer to the
+fracture than elsewhere, while a MobileNetV3 at 128 px put them on it (tests/test_explain.py).
 """
 
 from collections.abc import Iterator, Sequence
