@@ -30,32 +30,37 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose("train", overrides=overrides or [])
 
 
+def tiny_config(root: Path, output_dir: Path, *overrides: str) -> DictConfig:
+    """The real config shrunk to the tiny set (resnet18, 32 px, 2 epochs), writing into
+    ``output_dir``; ``overrides`` come last (a ``data=`` choice replaces split folders)."""
+    source = [o for o in overrides if o.startswith("data=")] or ["data=folder"]
+    cfg = compose_config(
+        [
+            *source,
+            f"data.root={root}",
+            f"data.cache_dir={output_dir.parent / 'cache'}",
+            "data.image_size=32",
+            "data.resize_size=32",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "model.backbone=resnet18",
+            "trainer.max_epochs=2",
+            "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false",
+            "seed=7",
+            *(o for o in overrides if not o.startswith("data=")),
+        ]
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
 @pytest.fixture
 def tiny_cfg(tiny_root, tmp_path):
     """Factory of shrunk training configs that write into this test's tmp_path."""
 
     def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
-        # The tiny set as plain split folders, unless the test names another data source.
-        source = [o for o in overrides if o.startswith("data=")] or ["data=folder"]
-        cfg = compose_config(
-            [
-                *source,
-                f"data.root={tiny_root}",
-                f"data.cache_dir={tmp_path / 'cache'}",
-                "data.image_size=32",
-                "data.resize_size=32",
-                "data.batch_size=8",
-                "data.num_workers=0",
-                "model.backbone=resnet18",
-                "trainer.max_epochs=2",
-                "trainer.enable_progress_bar=false",
-                "trainer.enable_model_summary=false",
-                "seed=7",
-                *(o for o in overrides if not o.startswith("data=")),
-            ]
-        )
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(run_dir or tmp_path / "run")
-        return cfg
+        return tiny_config(tiny_root, run_dir or tmp_path / "run", *overrides)
 
     return make

@@ -10,7 +10,6 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from omegaconf import open_dict
 from PIL import Image
 
 import fracture.inference.export as export_module
@@ -20,7 +19,7 @@ from fracture.inference import export_cli
 from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export
 from fracture.inference.predictor import MeanProbability, load_predictor
 from fracture.train import train
-from tests.conftest import compose_config
+from tests.conftest import tiny_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -29,28 +28,12 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def run_dir(tiny_root, tmp_path_factory) -> Path:
     """One tiny run for the module, its threshold and temperature chosen on val (not defaults)."""
     tmp = tmp_path_factory.mktemp("export")
-    cfg = compose_config(
-        [
-            "data=folder",
-            f"data.root={tiny_root}",
-            f"data.cache_dir={tmp / 'cache'}",
-            "data.image_size=32",
-            "data.resize_size=32",
-            "data.batch_size=8",
-            "data.num_workers=0",
-            "model.backbone=resnet18",
-            "trainer.max_epochs=2",
-            "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false",
-            "evaluation.threshold.policy=youden",
-            "evaluation.temperature_scaling=true",
-            "evaluation.bootstrap.resamples=50",
-            "seed=7",
-        ]
+    overrides = (
+        "evaluation.threshold.policy=youden",
+        "evaluation.temperature_scaling=true",
+        "evaluation.bootstrap.resamples=50",
     )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp / "run")
-    train(cfg)
+    train(tiny_config(tiny_root, tmp / "run", *overrides))
     return tmp / "run"
 
 

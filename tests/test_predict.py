@@ -22,33 +22,15 @@ from fracture.inference.predict import predict_paths
 from fracture.inference.predict_cli import run_prediction
 from fracture.inference.predictor import load_predictor
 from fracture.train import train
-from tests.conftest import CONF_DIR, compose_config
+from tests.conftest import CONF_DIR, tiny_config
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_root, tmp_path_factory):
     """A tiny trained run (its evaluation wrote predictions.csv for the test split)."""
     run = tmp_path_factory.mktemp("predict") / "run"
-    cfg = compose_config(
-        [
-            "data=folder",
-            f"data.root={tiny_root}",
-            f"data.cache_dir={run.parent / 'cache'}",
-            "data.image_size=32",
-            "data.resize_size=32",
-            "data.batch_size=8",
-            "data.num_workers=0",
-            "model.backbone=resnet18",
-            "trainer.max_epochs=2",
-            "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false",
-            "evaluation.bootstrap.resamples=0",
-            "seed=7",
-            "evaluation.threshold.policy=youden",
-        ]
-    )
-    cfg.paths.output_dir = str(run)
-    train(cfg)
+    overrides = ("evaluation.bootstrap.resamples=0", "evaluation.threshold.policy=youden")
+    train(tiny_config(tiny_root, run, *overrides))
     return run
 
 
