@@ -110,15 +110,20 @@ def main(cfg: DictConfig) -> None:
         metrics = evaluate_checkpoint(cfg, out_dir)
     except FractureError as error:
         raise SystemExit(f"fracture-eval: error: {error}") from None
-    split = cfg.split
-    print(
-        f"{split}: threshold {metrics['threshold']['value']:.3f} ({metrics['threshold']['policy']})"
-    )
+    print(_summary(metrics, cfg.split))
+    print(f"wrote metrics.json, predictions.csv and figures to {out_dir}")
+
+
+def _summary(metrics: dict, split: str) -> str:
+    """The threshold and the headline metrics with their intervals; "-" where undefined."""
+    threshold = metrics["threshold"]
+    lines = [f"{split}: threshold {threshold['value']:.3f} ({threshold['policy']})"]
     for name in ("acc", "balanced_acc", "recall", "specificity", "auroc", "auprc"):
         low, high = metrics.get(f"{split}/{name}_ci") or (None, None)
-        interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
-        print(f"  {name}: {metrics[f'{split}/{name}']:.3f}{interval}")
-    print(f"wrote metrics.json, predictions.csv and figures to {out_dir}")
+        interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        value = metrics.get(f"{split}/{name}")
+        lines.append(f"  {name}: {'-' if value is None else f'{value:.3f}'}{interval}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
