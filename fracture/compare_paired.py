@@ -57,7 +57,8 @@ def paired_rows(
     for index, a in enumerate(names):
         for b in names[index + 1 :]:
             result = paired_comparison(pooled[a], pooled[b], resamples, seed)
-            rows += _rows_of(a, b, result)
+            if result is not None:  # runs on different test images cannot be paired
+                rows += _rows_of(a, b, result)
     return rows
 
 

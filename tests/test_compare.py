@@ -129,3 +129,15 @@ def test_paired_comparison_of_two_experiments(paired_sweep):
     assert (sweep / "roc.png").stat().st_size > 1000
     interval_rows = [line for line in text.splitlines() if line.startswith("| frozen | 200 |")]
     assert len(interval_rows) == 1 and "0.750 [" in interval_rows[0]
+
+
+def test_experiments_on_different_images_are_not_paired(tmp_path):
+    for name, offset in (("frozen", 0), ("finetune", 100)):
+        run = fake_run(tmp_path, f"experiment={name}", name, 0, 0.5)
+        labels = np.arange(20) % 2
+        write_predictions_csv(run, labels, np.full(20, 0.6))
+        text = (run / "predictions.csv").read_text().replace("/img0", f"/img{offset // 100}x0")
+        (run / "predictions.csv").write_text(text)
+    text = report([tmp_path], resamples=50)
+    assert "Paired on the same test images" not in text
+    assert "Pooled test predictions" in text

@@ -175,3 +175,12 @@ def test_explain_writes_overlays_only_inside_the_output_folder(trained, tiny_roo
     overlay = out / row["overlay"]
     assert overlay.parent == out / "overlays" and overlay.is_file()
     assert re.fullmatch(r"\d{5}_[A-Za-z0-9._-]+\.png", overlay.name), overlay.name
+
+
+@pytest.mark.parametrize("content", ["not a checkpoint\n", '{"format": 1}\n'])
+def test_a_file_that_is_no_checkpoint_is_a_one_line_error(tmp_path, content):
+    path = tmp_path / ("thing.json" if content.startswith("{") else "thing.ckpt")
+    path.write_text(content)
+    with pytest.raises(DataError) as error:
+        load_predictor(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)

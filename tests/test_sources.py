@@ -201,3 +201,23 @@ def test_mura_body_part_filter(tmp_path):
     root = tmp_path / "MURA-v1.1"
     make_mura(root)
     assert Mura(root, body_parts=["XR_ELBOW"]).splits()["test"] == []
+
+
+def test_mura_in_a_renamed_folder(tmp_path):
+    root = tmp_path / "MURA-v1.1"
+    make_mura(root)
+    renamed = root.rename(tmp_path / "mura")
+    splits = Mura(renamed, val_fraction=0.2).splits()
+    assert all(s.path.exists() for members in splits.values() for s in members)
+
+
+def test_group_pattern_on_a_manifest_listing_files_elsewhere(tmp_path):
+    rows = ["path,label"]
+    for i in range(12):
+        rows.append(f"{write_png(tmp_path / 'elsewhere' / f'patient{i % 4}_{i}.png')},{i % 2}")
+    manifest = tmp_path / "lists" / "m.csv"
+    manifest.parent.mkdir()
+    manifest.write_text("\n".join(rows) + "\n")
+    splits = CsvManifest(manifest, group_pattern=r"(patient\d+)_").splits()
+    groups = [{s.group for s in members} for members in splits.values()]
+    assert all(not a & b for i, a in enumerate(groups) for b in groups[i + 1 :])

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from fracture.data.samples import Sample
+from fracture.errors import ConfigError
 from fracture.evaluation.evaluate import EvaluationSettings, evaluate
 from fracture.evaluation.predictions import Predictions
 from fracture.evaluation.studies import study_probabilities
@@ -45,3 +46,19 @@ def test_study_metrics_match_sklearn_on_mean_aggregated_probabilities():
 def test_a_study_with_two_labels_is_refused():
     with pytest.raises(ValueError, match="different labels"):
         study_probabilities(np.array([0.2, 0.9]), [0, 1], ["s", "s"])
+
+
+def test_conflicting_study_labels_skip_study_metrics_instead_of_failing_the_run():
+    samples = [Sample(Path(f"{i}.png"), i % 2, study="s") for i in range(4)]
+    logits = np.zeros((4, 2))
+    settings = EvaluationSettings(policy="stored", resamples=0)
+    metrics = evaluate(Predictions(samples, logits), None, settings, (0.5, 1.0)).metrics
+    assert "test/acc" in metrics and not any(k.startswith("test_study/") for k in metrics)
+
+
+def test_refitting_the_temperature_under_the_stored_threshold_is_refused():
+    samples = [Sample(Path(f"{i}.png"), i % 2) for i in range(4)]
+    predictions = Predictions(samples, np.zeros((4, 2)))
+    settings = EvaluationSettings(policy="stored", temperature_scaling=True, resamples=0)
+    with pytest.raises(ConfigError, match="threshold must be chosen again"):
+        evaluate(predictions, predictions, settings, (0.5, 1.0))

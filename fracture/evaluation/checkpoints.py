@@ -38,7 +38,14 @@ def load_classifier(path: str | Path) -> FractureClassifier:
 
     ``weights_only=True``: a checkpoint is data, and loading one never runs code from it.
     """
-    model = FractureClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    try:
+        model = FractureClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch/Lightning raise many kinds for a file that is no checkpoint
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise DataError(
+            f"{path} is not a fracture checkpoint ({type(error).__name__}: {first_line}); "
+            "pass a .ckpt written by fracture-train, or its run directory"
+        ) from None
     return model.eval()
 
 

@@ -32,6 +32,11 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     datamodule.prepare_data()
     datamodule.setup("test")
     settings = settings_from_config(cfg.evaluation)
+    if predictor.is_ensemble and settings.temperature_scaling:
+        raise ConfigError(
+            "temperature scaling of an ensemble is not stored anywhere predict could use it; "
+            "calibrate the members (evaluation.temperature_scaling=true when training them)"
+        )
     predict = _predictor(model, datamodule, cfg.device)
     needs_val = settings.policy != STORED or settings.temperature_scaling
     validation = predict(datamodule.samples["val"]) if needs_val else None

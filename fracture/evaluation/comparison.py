@@ -97,9 +97,12 @@ def paired_comparison(
     """B against A on the images both were tested on.
 
     Returns:
-        ``{"images", "mcnemar", "bootstrap": {metric: ...}, "delong"}``; differences are B - A.
+        ``{"images", "mcnemar", "bootstrap": {metric: ...}, "delong"}``; differences are B - A;
+        ``None`` when they share fewer than two images (nothing to pair).
     """
     paths = sorted(set(a.paths) & set(b.paths))
+    if len(paths) < 2:
+        return None
     image_a, image_b = per_image(a, paths), per_image(b, paths)
     if not np.array_equal(image_a.labels, image_b.labels):
         raise ValueError("the two experiments disagree on the labels of shared images")

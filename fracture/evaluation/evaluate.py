@@ -4,18 +4,22 @@ Training's test stage and ``fracture-eval`` both call :func:`evaluate`, so a che
 gives the same numbers whichever way it is evaluated.
 """
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch.nn.functional as F
 from torch import from_numpy
 
+from fracture.errors import ConfigError
 from fracture.evaluation.bootstrap import bootstrap_ci
 from fracture.evaluation.calibration import fit_temperature
 from fracture.evaluation.metrics import binary_metrics, confusion_counts
 from fracture.evaluation.predictions import Predictions
 from fracture.evaluation.studies import study_probabilities
 from fracture.evaluation.thresholds import choose_threshold
+
+log = logging.getLogger(__name__)
 
 STORED = "stored"  # keep the threshold (and temperature) the checkpoint carries
 
@@ -86,6 +90,13 @@ def evaluate(
         stored: The checkpoint's (threshold, temperature).
         split: Name used in the metric keys.
     """
+    if settings.temperature_scaling and settings.policy == STORED:
+        # The stored threshold was chosen at the stored temperature; refitting one without
+        # re-choosing the other would report a decision rule nothing else uses.
+        raise ConfigError(
+            "evaluation.temperature_scaling=true re-calibrates, so the threshold must be chosen "
+            "again: set evaluation.threshold.policy to fixed, youden or sensitivity"
+        )
     temperature = _temperature(validation, settings, stored[1])
     threshold = _threshold(validation, settings, stored[0], temperature)
     probabilities = predictions.probabilities(temperature)
@@ -144,7 +155,11 @@ def _scores(predictions, probabilities, threshold, settings, split) -> dict:
     scores[f"{split}/confusion_matrix_normalized"] = np.round(rates, 4).tolist()
     studies = [s.study for s in predictions.samples]
     if studies and all(studies):
-        means, study_labels, _ = study_probabilities(probabilities, labels.tolist(), studies)
+        try:
+            means, study_labels, _ = study_probabilities(probabilities, labels.tolist(), studies)
+        except ValueError as error:  # image-level labels that differ within a study
+            log.warning("no study-level metrics: %s", error)
+            return scores
         scores.update(_with_intervals(means, study_labels, threshold, settings, f"{split}_study"))
         scores[f"{split}_study/count"] = len(means)
     return scores

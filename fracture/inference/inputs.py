@@ -24,7 +24,7 @@ def _expand(item: str) -> list[Path]:
     path = Path(item).expanduser()
     if path.is_dir():
         return images_in(path)
-    if glob.has_magic(item):
+    if glob.has_magic(item) and not path.exists():  # a file may have "[" in its name
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         return [p for p in matches if p.is_file()]
     return [path]  # a missing file is reported in the CSV, not fatal for the batch

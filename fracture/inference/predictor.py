@@ -156,7 +156,13 @@ def _from_ensemble_file(path: Path) -> Predictor:
         raise DataError(
             f"ensemble file {path} does not exist; fracture-eval writes one for ckpt=[a,b,...]"
         )
-    record = json.loads(path.read_text())
-    predictor = load_predictor(record["members"])
-    predictor = predictor.with_threshold(record["threshold"])
+    try:
+        record = json.loads(path.read_text())
+        members, threshold = record["members"], float(record["threshold"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(
+            f"{path} is not an ensemble.json ({type(error).__name__}: {error}); pass one written "
+            "by fracture-eval ckpt=[a,b,...], or the checkpoints themselves"
+        ) from None
+    predictor = load_predictor(members).with_threshold(threshold)
     return replace(predictor, digest=_digest(predictor.sources, predictor.threshold))

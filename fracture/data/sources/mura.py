@@ -65,8 +65,10 @@ class Mura(Source):
                 f"{listing}: {line!r} is not a MURA image path (<part>/patient/study_label/)"
             )
         part, patient, study, label = match.groups()
-        # Listed paths start with the dataset folder's own name ("MURA-v1.1/train/...").
-        relative = line.split("/", 1)[1] if line.startswith(self.root.name + "/") else line
+        # Listed paths start with the dataset folder's name ("MURA-v1.1/train/..."), which
+        # the unpacked folder may no longer have: drop whatever precedes train/ or valid/.
+        parts = line.split("/")
+        relative = "/".join(parts[1:]) if parts[1:2] in (["train"], ["valid"]) else line
         return Sample(
             self.root / relative,
             label_index(label),

@@ -89,7 +89,9 @@ def with_groups_from_pattern(
 
 
 def _grouped(sample: Sample, root: Path, regex: re.Pattern) -> Sample:
-    match = regex.search(sample.path.relative_to(root).as_posix())
+    # Relative to the root when the file is under it (manifests may list files elsewhere).
+    path = sample.path.relative_to(root) if sample.path.is_relative_to(root) else sample.path
+    match = regex.search(path.as_posix())
     if match is None:
         return sample
     return replace(sample, group=match.group(1) if regex.groups else match.group(0))
