@@ -7,7 +7,7 @@ modification time, so a file that changes is inspected again and nothing else is
 """
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -92,9 +92,3 @@ def _inspect_many(paths: list[str], max_pixels: int, workers, progress: bool) ->
 def _step(bar: tqdm, facts: FileFacts) -> FileFacts:
     bar.update()
     return facts
-
-
-def readable_only(facts: Sequence[FileFacts]) -> Callable[[str | Path], bool]:
-    """A predicate telling whether a path was found readable."""
-    good = {f.path for f in facts if f.readable}
-    return lambda path: str(Path(path).resolve()) in good

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 from fracture.data.dataset import RadiographDataset
 from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.samples import Sample
-from fracture.labels import CLASS_NAMES, FRACTURED
+from fracture.evaluation.calibration import apply_temperature
+from fracture.labels import CLASS_NAMES
 
 PREDICTIONS_FILE = "predictions.csv"
 
@@ -39,9 +40,7 @@ class Predictions:
 
     def probabilities(self, temperature: float = 1.0) -> np.ndarray:
         """P(fractured) after dividing the logits by ``temperature``."""
-        return torch.softmax(torch.from_numpy(self.logits / temperature), dim=1)[
-            :, FRACTURED
-        ].numpy()
+        return apply_temperature(self.logits, temperature)
 
 
 @torch.inference_mode()
