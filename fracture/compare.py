@@ -26,7 +26,13 @@ from fracture.compare_paired import (
 from fracture.evaluation.comparison import Pooled
 from fracture.evaluation.figures import roc_figure
 from fracture.figures import metric_bars_figure
-from fracture.run_files import CONFIG_FILE, METRICS_FILE, read_metrics
+from fracture.run_files import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    TRACEBACK_FILE,
+    read_failure,
+    read_metrics,
+)
 
 METRICS = (
     "test/acc",
@@ -61,6 +67,9 @@ def find_runs(sweep_dirs: list[Path]) -> list[Run]:
 
 
 def _load_run(path: Path) -> Run:
+    failure = read_failure(path)
+    if failure is not None:
+        return Run(path, None, f"failed: {failure} (traceback in {path / TRACEBACK_FILE})")
     try:
         return Run(path, read_metrics(path))
     except FileNotFoundError:
@@ -209,4 +218,9 @@ class CompareAfterMultirun(Callback):
     """Hydra callback: print the comparison table when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        print(report([Path(config.hydra.sweep.dir)]), flush=True)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        print(report([sweep_dir]), flush=True)
+        failed = [run for run in find_runs([sweep_dir]) if read_failure(run.path)]
+        if failed:
+            # Every job ran; the exit status still tells scripts that some of them failed.
+            raise SystemExit(f"fracture-train: {len(failed)} job(s) of the sweep failed")

@@ -24,3 +24,28 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / METRICS_FILE).read_text())
+
+
+ERROR_FILE = "error.json"
+TRACEBACK_FILE = "error.txt"
+
+
+def write_failure(run_dir: Path, error: BaseException, trace: str) -> None:
+    """Record why a run failed (``error.json`` + the traceback in ``error.txt``), so a sweep
+    can go on and ``fracture-compare`` can list the failure."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / TRACEBACK_FILE).write_text(trace)
+    record = {"error": f"{type(error).__name__}: {error}", "traceback": TRACEBACK_FILE}
+    (run_dir / ERROR_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def read_failure(run_dir: Path) -> str | None:
+    """The recorded error of a failed run, or ``None``."""
+    path = run_dir / ERROR_FILE
+    return json.loads(path.read_text())["error"] if path.is_file() else None
+
+
+def clear_failure(run_dir: Path) -> None:
+    """Forget an earlier failure of a run that has now finished (e.g. after a resume)."""
+    for name in (ERROR_FILE, TRACEBACK_FILE):
+        (run_dir / name).unlink(missing_ok=True)

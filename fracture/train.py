@@ -4,22 +4,33 @@
 the thin Hydra wrapper behind the console script.
 """
 
+import logging
+import math
 import time
+import traceback
 from functools import partial
 from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
-from fracture.evaluation.evaluate import evaluate, settings_from_config
+from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
-from fracture.run_files import write_config, write_metrics
+from fracture.resume import resolve_ckpt_path, resumed_config
+from fracture.run_files import clear_failure, write_config, write_failure, write_metrics
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -32,21 +43,28 @@ def train(cfg: DictConfig) -> dict:
         The contents of ``metrics.json``: test metrics (``test/acc``, ...) and run facts.
     """
     run_dir = Path(cfg.paths.output_dir)
-    write_config(run_dir, cfg)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
+    if ckpt_path is None:  # a resumed run keeps the config it was started with
+        rank_zero_only(write_config)(run_dir, cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     trainer = _build_trainer(cfg)
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = _run_facts(cfg, trainer, run_dir, fit_seconds=time.perf_counter() - started)
-    if cfg.get("test", True) and trainer.is_global_zero:
+    # Ranks started by SLURM or torchrun all run this function; only rank 0 evaluates and
+    # writes. (With the spawning `ddp` configs only the launching process gets here.)
+    if not trainer.is_global_zero:
+        return metrics
+    datamodule.setup("test")  # a no-op unless the fit ran in spawned processes
+    if cfg.get("test", True):
         metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir))
     metrics.update(_data_facts(datamodule))
-    if trainer.is_global_zero:
-        write_metrics(run_dir, metrics)
-        _log_hparams_with_results(trainer, cfg, metrics)
+    write_metrics(run_dir, metrics)
+    clear_failure(run_dir)
+    _log_hparams_with_results(trainer, cfg, metrics)
     return metrics
 
 
@@ -69,9 +87,21 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
         "best_checkpoint": str(best.relative_to(run_dir)) if best else None,
         "best_val": {
             "monitor": checkpoint.monitor if checkpoint else None,
-            "score": float(checkpoint.best_model_score) if best else None,
+            "score": _best_score(checkpoint, best),
         },
     }
+
+
+def _best_score(checkpoint, best: Path | None) -> float | None:
+    if best is None:
+        return None
+    if checkpoint.best_model_score is not None:
+        return float(checkpoint.best_model_score)
+    # Spawned DDP ranks hand back the best checkpoint's path but not its score: it is in the
+    # checkpoint's saved ModelCheckpoint state.
+    states = torch.load(best, map_location="cpu", weights_only=True)["callbacks"].values()
+    scores = [s["best_model_score"] for s in states if s.get("best_model_path") == str(best)]
+    return float(scores[0]) if scores else None
 
 
 def _data_facts(datamodule) -> dict:
@@ -104,15 +134,15 @@ def _evaluate_best(cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_d
     )
     stored = (model.preprocessing.threshold, model.preprocessing.temperature)
     settings = settings_from_config(cfg.evaluation)
-    evaluation = evaluate(
-        predict(datamodule.samples["test"]), predict(datamodule.samples["val"]), settings, stored
-    )
+    validation = predict(datamodule.samples["val"])
+    evaluation = evaluate(predict(datamodule.samples["test"]), validation, settings, stored)
     if best:
         store_decision(best, evaluation.threshold, evaluation.temperature)
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
-    return write_evaluation(run_dir, evaluation, writer, trainer.global_step)
+    metrics = write_evaluation(run_dir, evaluation, writer, trainer.global_step)
+    return {**metrics, **validation_metrics(validation, evaluation)}
 
 
 def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
@@ -132,10 +162,24 @@ def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict
 def _run_dirname(overrides: str, job_num: int) -> str:
     # Multirun subdirectories named by their overrides ("experiment=frozen,seed=1"), so
     # TensorBoard lists runs by what differs; '/' in a value would nest directories.
-    return overrides.replace("/", "_") if overrides else f"job{job_num}"
+    if not overrides:
+        return f"job{job_num}"
+    name = overrides.replace("/", "_")
+    # File names stop at 255 bytes; long names (Optuna's 17-digit floats) are cut, and
+    # the job number keeps the cut names apart.
+    return name if len(name.encode()) <= _MAX_NAME else f"job{job_num}," + name[: _MAX_NAME - 16]
+
+
+_MAX_NAME = 200
+
+
+def _run_dir(resume: str | None, new_run_dir: str) -> str:
+    # `resume=<run dir>` continues in that directory instead of creating a new one.
+    return str(resume) if resume else new_run_dir
 
 
 OmegaConf.register_new_resolver("run_dirname", _run_dirname, replace=True)
+OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
 
 
 # conf/ sits beside the package in the repository (an editable install). An absolute path,
@@ -145,14 +189,55 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point ``fracture-train``; configuration errors end as one line."""
+    """Console entry point ``fracture-train``; configuration errors end as one line.
+
+    In a multirun, a failing job is recorded in its run directory (``error.json``,
+    ``error.txt``) and the sweep goes on; a single run fails with the error.
+    """
+    if cfg.get("resume"):
+        cfg = _resumed(cfg)
     try:
         metrics = train(cfg)
-    except FractureError as error:
-        # SystemExit passes through Hydra's error reporting, which would add a traceback.
-        raise SystemExit(f"fracture-train: error: {error}") from None
+    except Exception as error:  # not BaseException: SIGTERM / Ctrl-C must stop the job
+        return _failed(cfg, _root_cause(error))
     # Hydra sweepers (e.g. Optuna) optimise the value returned here.
-    return metrics.get(cfg.get("optimized_metric"))
+    return _optimized_value(cfg, metrics)
+
+
+def _resumed(cfg: DictConfig) -> DictConfig:
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    try:
+        return resumed_config(cfg.resume, overrides)
+    except FractureError as error:
+        raise SystemExit(f"fracture-train: error: {error}") from None
+
+
+def _root_cause(error: Exception) -> Exception:
+    # Errors raised while Hydra instantiates an object arrive wrapped, with the config path
+    # added; the user needs the original one-line message.
+    while isinstance(error, InstantiationException) and isinstance(error.__cause__, Exception):
+        error = error.__cause__
+    return error
+
+
+def _failed(cfg: DictConfig, error: Exception) -> float:
+    run_dir = Path(cfg.paths.output_dir)
+    rank_zero_only(write_failure)(run_dir, error, traceback.format_exc())
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        if isinstance(error, FractureError):
+            # SystemExit passes through Hydra's error reporting, which would add a traceback.
+            raise SystemExit(f"fracture-train: error: {error}") from None
+        raise error
+    log.error("job failed, the sweep goes on: %s (traceback in %s)", error, run_dir / "error.txt")
+    # NaN, not None: the Optuna sweeper records the trial as failed instead of stopping.
+    return math.nan
+
+
+def _optimized_value(cfg: DictConfig, metrics: dict) -> float | None:
+    name = cfg.get("optimized_metric")
+    if name and name not in metrics:
+        log.warning("optimized_metric=%s is not among the run's metrics", name)
+    return metrics.get(name)
 
 
 if __name__ == "__main__":

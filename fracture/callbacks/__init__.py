@@ -3,5 +3,6 @@
 from fracture.callbacks.figures import ConfusionMatrixFigure
 from fracture.callbacks.freeze import BackboneFreeze
 from fracture.callbacks.gradcam import GradCamGrid
+from fracture.callbacks.preemption import CheckpointOnSigterm
 
-__all__ = ["BackboneFreeze", "ConfusionMatrixFigure", "GradCamGrid"]
+__all__ = ["BackboneFreeze", "CheckpointOnSigterm", "ConfusionMatrixFigure", "GradCamGrid"]

@@ -3,12 +3,23 @@
 "Frozen" here means frozen: frozen parameters get no gradient *and* frozen BatchNorm
 layers stay in eval mode, so their running statistics never move. (Lightning's
 ``BaseFinetuning.freeze`` keeps BatchNorm statistics updating by default.)
+
+Under DDP the unfreeze rebuilds the DistributedDataParallel wrapper. DDP registers the
+parameters that require a gradient when it wraps the model; parameters unfrozen later
+would get gradients that no rank shares, and the ranks' weights would drift apart. The
+alternatives were worse: keeping the backbone in the reducer with a zero learning rate
+computes and all-reduces a full backward pass in every frozen epoch (what a frozen run
+must not cost) and gives "frozen" parameters gradients; ``find_unused_parameters`` does
+not help, since it only covers parameters registered at wrap time. Rebuilding happens once,
+at the same epoch on every rank, and re-broadcasts rank 0's (identical) weights.
 """
 
 from collections.abc import Sequence
 
 import lightning as L
+from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from fracture.errors import ConfigError
 from fracture.models.backbones import backbone_layer_names
@@ -66,6 +77,7 @@ class BackboneFreeze(L.Callback):
             module.requires_grad_(True)
             module.train(pl_module.training)  # its BatchNorm layers learn again
             params += list(module.parameters())
+        _rewrap_for_ddp(trainer)
         optimizer = trainer.optimizers[0]
         head = optimizer.param_groups[0]
         optimizer.add_param_group(
@@ -100,6 +112,14 @@ class BackboneFreeze(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.unfrozen = state_dict["unfrozen"]
+
+
+def _rewrap_for_ddp(trainer: L.Trainer) -> None:
+    """Wrap the module in a new DistributedDataParallel that knows the unfrozen parameters."""
+    strategy = trainer.strategy
+    if isinstance(strategy, DDPStrategy) and isinstance(strategy.model, DistributedDataParallel):
+        strategy.model = strategy.lightning_module
+        strategy.configure_ddp()
 
 
 def _keep_frozen_batchnorm_in_eval(backbone: nn.Module) -> None:

@@ -110,6 +110,16 @@ def evaluate(
     return result
 
 
+def validation_metrics(validation: Predictions, evaluation: Evaluation) -> dict:
+    """``val/<name>`` of the evaluated model at its chosen threshold and temperature, without
+    intervals: what a hyperparameter search may optimise (threshold-free ones such as
+    ``val/auroc`` are unbiased; the threshold was chosen on these very images)."""
+    probabilities = validation.probabilities(evaluation.temperature)
+    metrics = binary_metrics(probabilities, validation.labels, evaluation.threshold)
+    values = {f"val/{name}": _plain(value[0]) for name, value in metrics.items()}
+    return {**values, "val/loss": _loss(validation, evaluation.temperature)}
+
+
 def _temperature(
     validation: Predictions | None, settings: EvaluationSettings, stored: float
 ) -> float:

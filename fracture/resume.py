@@ -1,0 +1,60 @@
+"""Continue a run where it stopped: find its latest checkpoint, rebuild its config.
+
+``fracture-train resume=<run dir>`` continues that run in the same directory (and the same
+TensorBoard run) from its saved ``config.yaml``; ``ckpt_path=last`` resumes the run in
+``paths.output_dir`` when it has a checkpoint and starts afresh when it has none, which is
+what a requeued SLURM job wants.
+"""
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from fracture.errors import ConfigError
+from fracture.run_files import CONFIG_FILE
+
+log = logging.getLogger(__name__)
+
+LAST = "last"
+# Written by ModelCheckpoint (conf/callbacks/default.yaml) after every epoch and by
+# CheckpointOnSigterm on preemption; Lightning's SLURM requeue writes hpc_ckpt_<n>.ckpt.
+_CANDIDATES = ("checkpoints/last.ckpt", "hpc_ckpt_*.ckpt")
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The most recently written resumable checkpoint of a run, or ``None``."""
+    found = [path for pattern in _CANDIDATES for path in Path(run_dir).glob(pattern)]
+    return max(found, key=lambda path: path.stat().st_mtime_ns, default=None)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """``last`` → the run directory's latest checkpoint (``None`` when there is none yet)."""
+    if ckpt_path != LAST:
+        return ckpt_path
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        log.info("ckpt_path=last: no checkpoint in %s yet, starting from the beginning", run_dir)
+        return None
+    log.info("resuming from %s", latest)
+    return str(latest)
+
+
+def resumed_config(run_dir: str | Path, overrides: list[str]) -> DictConfig:
+    """The saved config of ``run_dir`` with ``overrides`` (e.g. ``trainer.max_epochs=20``)
+    applied, set to continue from the run's latest checkpoint in the same directory."""
+    run_dir = Path(run_dir).resolve()
+    saved = run_dir / CONFIG_FILE
+    if not saved.is_file():
+        raise ConfigError(
+            f"resume={run_dir}: no {CONFIG_FILE} there; pass the directory of a fracture-train run"
+        )
+    if latest_checkpoint(run_dir) is None:
+        raise ConfigError(
+            f"resume={run_dir}: the run has no checkpoint to resume from (checkpoints/last.ckpt)"
+        )
+    cfg = OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(overrides))
+    cfg.paths.output_dir = str(run_dir)
+    cfg.ckpt_path = LAST
+    cfg.resume = None
+    return cfg
