@@ -1,5 +1,8 @@
-"""Callbacks the distributed tests add by config; importable by spawned DDP ranks."""
+"""Callbacks that tests add by config (``+callbacks.<name>._target_=tests.callbacks...``);
+importable by spawned DDP ranks."""
 
+import os
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -7,7 +10,7 @@ import torch
 
 
 class SaveRankWeights(L.Callback):
-    """Each rank saves its weights at the start and at the end of fitting."""
+    """Each rank saves its weights when fitting starts and when it ends."""
 
     def __init__(self, dirpath: str):
         self.dirpath = Path(dirpath)
@@ -22,3 +25,14 @@ class SaveRankWeights(L.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
         torch.save(state, self.dirpath / f"rank{trainer.global_rank}-{when}.pt")
+
+
+class SigtermAt(L.Callback):
+    """Send this process SIGTERM before the given batch of the given epoch (a preemption)."""
+
+    def __init__(self, epoch: int, batch: int):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,101 @@
+"""Sweeps as a user launches them: Optuna, submitit with a failing job, single-run failures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fracture.run_files import read_metrics
+
+TRAIN = str(Path(sys.executable).parent / "fracture-train")
+
+
+def tiny_overrides(root, tmp_path) -> list[str]:
+    return [
+        "data=folder",
+        f"data.root={root}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data.image_size=32",
+        "data.resize_size=32",
+        "data.num_workers=0",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
+
+
+def run(*args):
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_optuna_search_reports_the_best_trial(tiny_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        TRAIN,
+        "-m",
+        "hparams_search=optuna",
+        "model.backbone=resnet18",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        *tiny_overrides(tiny_root, tmp_path),
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    trials = [read_metrics(p.parent) for p in sweep.glob("*/metrics.json")]
+    assert len(trials) == 3
+    assert best["best_value"] == max(t["val/auroc"] for t in trials)
+    params = best["best_params"]
+    assert 1e-5 <= params["model.optimizer.lr"] <= 1e-2
+    assert 0 <= params["finetune.unfreeze_at_epoch"] < 5
+    assert params["finetune.layers"] in ("[layer4]", "[layer3,layer4]", "all")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_failing_job_is_recorded_and_the_sweep_goes_on(tiny_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        TRAIN,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model.backbone=resnet18,not_a_model",
+        *tiny_overrides(tiny_root, tmp_path),
+        f"hydra.sweep.dir={sweep}",
+    )
+    # Both jobs ran; the exit status still says that one failed.
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 job(s) of the sweep failed" in result.stderr
+    good, bad = (next(sweep.glob(f"*model.backbone={name}*")) for name in ("resnet18", "not_a"))
+    assert read_metrics(good)["test/acc"] is not None
+    error = json.loads((bad / "error.json").read_text())["error"]
+    assert error.startswith("ConfigError: unknown backbone 'not_a_model'")
+    assert "Traceback" in (bad / "error.txt").read_text()
+
+    compare = run(str(Path(TRAIN).parent / "fracture-compare"), str(sweep))
+    assert compare.returncode == 0, compare.stderr[-2000:]
+    assert f"incomplete run {bad}: failed: ConfigError: unknown backbone" in compare.stdout
+    assert "| train | 1 |" in compare.stdout  # the finished job is compared
+
+
+def test_single_run_failure_is_one_line_and_recorded(tiny_root, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run(
+        sys.executable,
+        "-m",
+        "fracture.train",
+        *tiny_overrides(tiny_root, tmp_path),
+        "model.backbone=not_a_model",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "fracture-train: error: unknown backbone 'not_a_model'; "
+        "use a torchvision classification model such as resnet50"
+    )
+    assert "ConfigError" in json.loads((run_dir / "error.json").read_text())["error"]
