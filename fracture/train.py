@@ -27,7 +27,7 @@ from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
-from fracture.resume import resolve_ckpt_path, resumed_config
+from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import clear_failure, write_config, write_failure, write_metrics
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
     return {
         "experiment": cfg.get("name"),
         "seed": cfg.get("seed"),
-        "epochs": trainer.current_epoch,
+        "epochs": trainer.current_epoch or _epochs_from_checkpoint(run_dir),
         "fit_seconds": round(fit_seconds, 1),
         "best_checkpoint": str(best.relative_to(run_dir)) if best else None,
         "best_val": {
@@ -90,6 +90,13 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
             "score": _best_score(checkpoint, best),
         },
     }
+
+
+def _epochs_from_checkpoint(run_dir: Path) -> int:
+    # Spawned DDP ranks do not hand their epoch count back to the launching process; the
+    # last checkpoint, written at the end of the final epoch, has it.
+    last = latest_checkpoint(run_dir)
+    return torch.load(last, map_location="cpu", weights_only=True)["epoch"] + 1 if last else 0
 
 
 def _best_score(checkpoint, best: Path | None) -> float | None:

@@ -27,12 +27,13 @@ class SaveRankWeights(L.Callback):
         torch.save(state, self.dirpath / f"rank{trainer.global_rank}-{when}.pt")
 
 
-class SigtermAt(L.Callback):
-    """Send this process SIGTERM before the given batch of the given epoch (a preemption)."""
+class SignalAt(L.Callback):
+    """Send this process ``signum`` before the given batch of the given epoch (a preemption:
+    SIGTERM, or SLURM's requeue warning SIGUSR1)."""
 
-    def __init__(self, epoch: int, batch: int):
-        self.epoch, self.batch = epoch, batch
+    def __init__(self, epoch: int, batch: int, signum: int = signal.SIGTERM):
+        self.epoch, self.batch, self.signum = epoch, batch, signum
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fracture.data.balance import balanced_sampler, check_balance, class_weights
+from fracture.data.balance import check_balance, class_weights, sample_weights
 from fracture.data.samples import Sample
+from fracture.data.sampling import EpochSampler
 from fracture.errors import ConfigError
 
 
@@ -34,8 +35,10 @@ def test_class_weights_make_both_classes_weigh_the_same_in_the_loss():
 
 def test_balanced_sampler_draws_classes_equally_often():
     samples = imbalanced(fractured=50, normal=450)
-    torch.manual_seed(0)
-    draws = [samples[i].label for _ in range(20) for i in balanced_sampler(samples)]
+    weights = sample_weights(samples)
+    draws = [
+        samples[i].label for epoch in range(20) for i, _ in EpochSampler(samples, 0, epoch, weights)
+    ]
     counts = Counter(draws)
     assert len(draws) == 20 * 500
     assert abs(counts[1] / len(draws) - 0.5) < 0.02

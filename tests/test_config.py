@@ -2,7 +2,9 @@
 
 import lightning as L
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from lightning.pytorch.strategies import DDPStrategy
 
 from fracture.callbacks import BackboneFreeze
 from fracture.data import FractureDataModule
@@ -57,7 +59,7 @@ def test_experiments_set_name_and_finetune(choice):
     cfg = compose_config([f"experiment={choice}"])
     assert cfg.name == choice
     freeze = instantiate(cfg.finetune)
-    assert (freeze.unfreeze_at_epoch is None) == (choice == "frozen")
+    assert (freeze.unfreeze_at_epoch is None) == choice.startswith("frozen")
 
 
 @pytest.mark.parametrize("group", ["callbacks", "logger"])
@@ -76,3 +78,42 @@ def test_trainer_cpu_config(tmp_path):
 def test_trainer_gpu_config_composes():
     cfg = compose_config(["trainer=gpu"])
     assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+
+
+def test_ddp_cpu_trainer_spawns_two_gloo_ranks(tmp_path):
+    trainer = instantiate(
+        compose_config(["trainer=ddp_cpu", f"paths.output_dir={tmp_path}"]).trainer
+    )
+    assert isinstance(trainer.strategy, DDPStrategy)
+    assert trainer.strategy._start_method == "spawn"  # not a re-run of the command line
+    assert trainer.num_devices == 2 and trainer.strategy._process_group_backend == "gloo"
+
+
+def test_ddp_configs_compose(monkeypatch):
+    cfg = compose_config(["trainer=ddp"])
+    assert cfg.trainer.strategy.start_method == "spawn" and cfg.trainer.devices == -1
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "4")
+    monkeypatch.setenv("SLURM_NNODES", "3")
+    multinode = compose_config(["trainer=ddp_multinode"]).trainer
+    assert (multinode.devices, multinode.num_nodes) == (4, 3)
+    assert "start_method" not in multinode.strategy  # SLURM or torchrun starts the ranks
+
+
+def test_sweep_configs_compose():
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(
+            "train",
+            overrides=["hparams_search=optuna", "hydra/launcher=slurm"],
+            return_hydra_config=True,
+        )
+    sweeper, launcher = cfg.hydra.sweeper, cfg.hydra.launcher
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert set(sweeper.params) == {
+        "model.optimizer.lr",
+        "finetune.lr_factor",
+        "finetune.unfreeze_at_epoch",
+        "finetune.layers",
+    }
+    assert cfg.optimized_metric.startswith("val/") and cfg.name == "finetune"
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.max_num_timeout > 0
+    assert launcher.tasks_per_node == launcher.gpus_per_node  # one rank per GPU

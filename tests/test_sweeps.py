@@ -99,3 +99,28 @@ def test_single_run_failure_is_one_line_and_recorded(tiny_root, tmp_path):
         "use a torchvision classification model such as resnet50"
     )
     assert "ConfigError" in json.loads((run_dir / "error.json").read_text())["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_multirun_of_ddp_jobs_gives_one_directory_per_job(tiny_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        TRAIN,
+        "-m",
+        "trainer=ddp_cpu",
+        "seed=0,1",
+        "model.backbone=resnet18",
+        *tiny_overrides(tiny_root, tmp_path),
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Each job's two ranks ran inside that job: two run directories, not one per rank, and
+    # no rank re-ran the sweep.
+    run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [("seed=0," in p.name, "seed=1," in p.name) for p in run_dirs] == [
+        (True, False),
+        (False, True),
+    ]
+    assert [read_metrics(p)["seed"] for p in run_dirs] == [0, 1]
+    assert not (tmp_path / "logs").exists()

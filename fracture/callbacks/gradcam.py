@@ -54,7 +54,7 @@ class GradCamGrid(L.Callback):
         # Validation runs in inference mode; images loaded here must be ordinary tensors
         # (the CAM itself switches gradients back on).
         with torch.inference_mode(False):
-            examples = self._load_examples(trainer)
+            examples = self._load_examples(trainer, pl_module)
             if examples is None:
                 return
             figure = _grid_figure(pl_module, *examples, self.method)
@@ -71,13 +71,18 @@ class GradCamGrid(L.Callback):
             and any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
         )
 
-    def _load_examples(self, trainer: L.Trainer) -> tuple[torch.Tensor, list[int]] | None:
+    def _load_examples(
+        self, trainer: L.Trainer, pl_module: L.LightningModule
+    ) -> tuple[torch.Tensor, list[int]] | None:
         if self._examples is None:
             dataset = _val_dataset(trainer)
             if dataset is None or len(dataset) == 0:
                 return None
             items = [dataset[i] for i in _pick(dataset, self.num_images)]
-            self._examples = (torch.stack([image for image, _ in items]), [y for _, y in items])
+            images = torch.stack([image for image, _ in items])
+            if images.dtype == torch.uint8:  # data.normalize_on_device: the model converts
+                images = pl_module.preprocessing.batch_to_model_input(images)
+            self._examples = (images, [y for _, y in items])
         return self._examples
 
 

@@ -24,8 +24,13 @@ class Augmentation:
     hflip: float = 0.5
     rotation: float = 10.0
 
-    def transform(self, preprocessing: Preprocessing) -> v2.Compose:
-        """The training pipeline: augmentation, then the same tensor convention as eval."""
+    def transform(self, preprocessing: Preprocessing, uint8: bool = False) -> v2.Compose:
+        """The training pipeline: augmentation, then the same tensor convention as eval.
+
+        Args:
+            preprocessing: Image size and normalisation.
+            uint8: Stop at the uint8 (1, H, W) crop, for ``data.normalize_on_device``.
+        """
         return v2.Compose(
             [
                 v2.ToImage(),
@@ -37,6 +42,6 @@ class Augmentation:
                 ),
                 v2.RandomHorizontalFlip(self.hflip),
                 v2.RandomRotation(self.rotation),
-                *preprocessing.to_model_input(),
+                *([] if uint8 else preprocessing.to_model_input()),
             ]
         )

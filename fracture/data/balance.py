@@ -4,7 +4,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import WeightedRandomSampler
 
 from fracture.data.samples import Sample
 from fracture.errors import ConfigError
@@ -31,10 +30,7 @@ def class_weights(samples: Sequence[Sample]) -> torch.Tensor:
     )
 
 
-def balanced_sampler(samples: Sequence[Sample]) -> WeightedRandomSampler:
-    """Draws both classes equally often, one epoch being as many draws as there are samples.
-
-    It draws from torch's global generator, which ``seed_everything`` seeds.
-    """
-    per_sample = class_weights(samples)[[sample.label for sample in samples]]
-    return WeightedRandomSampler(per_sample, len(samples), replacement=True)
+def sample_weights(samples: Sequence[Sample]) -> torch.Tensor:
+    """Per-sample draw weights (N,) under which both classes are drawn equally often
+    (``data.balance=sampler``; :class:`~fracture.data.sampling.EpochSampler` draws them)."""
+    return class_weights(samples)[[sample.label for sample in samples]]

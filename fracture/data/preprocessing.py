@@ -44,14 +44,19 @@ class Preprocessing:
         tuples = {k: tuple(v) for k, v in values.items() if k in ("mean", "std", "class_names")}
         return cls(**{**values, **tuples})
 
-    def eval_transform(self) -> v2.Compose:
-        """Deterministic resize and centre crop, then the tensor convention of training."""
+    def eval_transform(self, uint8: bool = False) -> v2.Compose:
+        """Deterministic resize and centre crop, then the tensor convention of training.
+
+        Args:
+            uint8: Stop at the uint8 (1, H, W) crop; the model then converts whole batches on
+                its device with :meth:`batch_to_model_input` (``data.normalize_on_device``).
+        """
         return v2.Compose(
             [
                 v2.ToImage(),
                 v2.Resize(self.resize_size, antialias=True),
                 v2.CenterCrop(self.image_size),
-                *self.to_model_input(),
+                *([] if uint8 else self.to_model_input()),
             ]
         )
 
@@ -63,9 +68,16 @@ class Preprocessing:
             v2.Normalize(mean=list(self.mean), std=list(self.std)),
         ]
 
+    def batch_to_model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 1, H, W) → float32 (N, 3, H, W), as :meth:`to_model_input` does per image."""
+        return v2.Compose(self.to_model_input())(images)
+
 
 class GrayToRGB(torch.nn.Module):
     """Repeat a single grayscale channel three times (the backbone expects RGB)."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return image.expand(3, *image.shape[-2:]) if image.shape[-3] == 1 else image
+        # (..., 1, H, W) → (..., 3, H, W): single images and batches alike.
+        return (
+            image.expand(*image.shape[:-3], 3, *image.shape[-2:]) if image.shape[-3] == 1 else image
+        )

@@ -1,11 +1,13 @@
 """The LightningModule: a torchvision backbone and a two-logit head."""
 
+import warnings
 from collections.abc import Callable
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryConfusionMatrix
 
 from fracture.data.preprocessing import Preprocessing
@@ -14,6 +16,13 @@ from fracture.models.backbones import build_backbone, count_parameters
 from fracture.models.metrics import stage_metrics
 
 CHECKPOINT_KEY = "fracture"  # where the preprocessing lives inside a checkpoint
+
+# The model converts uint8 batches itself (on_after_batch_transfer below: it owns the
+# preprocessing); Lightning notes on every fit that the model's hook wins over the
+# DataModule's, which is the intent here, not a problem to report.
+warnings.filterwarnings(
+    "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
+)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -29,6 +38,8 @@ class FractureClassifier(L.LightningModule):
         zero_init_residual: Zero-initialise ResNet residual branches (training from scratch).
         channels_last: Run convolutions in NHWC memory format (about 1.5x faster training
             on CPU with oneDNN, and what tensor cores want on GPU).
+        compile: ``torch.compile`` the backbone (in place, so checkpoints keep their keys);
+            the first steps are slower while it compiles, later ones faster on GPU.
         optimizer: Partial optimizer; called with the trainable parameter groups.
         scheduler: Partial learning-rate scheduler, stepped every epoch; ``None`` for none.
     """
@@ -40,6 +51,7 @@ class FractureClassifier(L.LightningModule):
         allow_download: bool = True,
         zero_init_residual: bool = False,
         channels_last: bool = False,
+        compile: bool = False,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ):
@@ -52,6 +64,10 @@ class FractureClassifier(L.LightningModule):
         self.head = nn.Linear(num_features, len(CLASS_NAMES))
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.backbone.to(memory_format=self.memory_format)
+        if compile:
+            # nn.Module.compile, not torch.compile(module): no `_orig_mod.` wrapper, so the
+            # state dict loads into uncompiled models (predict, export, serve).
+            self.backbone.compile()
         # Class weights for the loss (data.balance=loss_weights), set in setup from the data.
         # Not persistent: they describe a training set, not the model, and checkpoints must
         # load into a model built without them.
@@ -62,11 +78,35 @@ class FractureClassifier(L.LightningModule):
         # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "train_stage".
         self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val", "test")})
         self.confusion = nn.ModuleDict({_key(s): BinaryConfusionMatrix() for s in ("val", "test")})
+        self.losses = nn.ModuleDict({_key(s): MeanMetric() for s in ("val", "test")})
         self.confusion_matrices: dict[str, torch.Tensor] = {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2) for normalised images (N, 3, H, W)."""
-        return self.head(self.backbone(images.contiguous(memory_format=self.memory_format)))
+        return self.forward_head(self.forward_features(images))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Backbone features (N, F) for normalised images (N, 3, H, W)."""
+        images = images.contiguous(memory_format=self.memory_format)
+        if self.training and not _needs_grad(self.backbone, images):
+            # Frozen backbone (a linear probe): run it without autograd, so no graph or saved
+            # activations exist for it. no_grad, not inference_mode: inference tensors cannot
+            # be saved for the head's backward. Eval mode keeps autograd for Grad-CAM.
+            with torch.no_grad():
+                return self.backbone(images)
+        return self.backbone(images)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 2) for backbone features (N, F)."""
+        return self.head(features)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # data.normalize_on_device: uint8 (N, 1, H, W) images crossed to the device at a
+        # twelfth of the bytes of float RGB; convert them here exactly as the CPU path would.
+        images, *rest = batch
+        if images.dtype == torch.uint8:
+            images = self.preprocessing.batch_to_model_input(images)
+        return (images, *rest)
 
     def setup(self, stage: str) -> None:
         # Training's preprocessing is the truth that the checkpoint must carry.
@@ -86,21 +126,34 @@ class FractureClassifier(L.LightningModule):
         self._step(batch, "test")
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        images, labels = batch
-        logits = self(images)
+        inputs, labels = batch
+        # Images (N, 3, H, W), or backbone features (N, F) cached by CachedFeatures.
+        logits = self.forward_head(inputs) if inputs.ndim == 2 else self(inputs)
         loss = F.cross_entropy(logits, labels, weight=self.class_weights)
         probabilities = logits.detach().softmax(dim=1)[:, FRACTURED]  # (N,) P(fractured)
         self.metrics[_key(stage)].update(probabilities, labels)
         if _key(stage) in self.confusion:
             self.confusion[_key(stage)].update(probabilities, labels)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        self._log_loss(stage, loss, len(labels))
         return loss
+
+    def _log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
+        if stage == "train":
+            # Every rank has as many training batches of the same size, so the mean over
+            # ranks that sync_dist takes is the mean over all images.
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+            return
+        # Validation and test shares differ in size between ranks; a MeanMetric weighted by
+        # batch size gathers exact sums. (Lightning's sync_dist averages the per-rank image
+        # counts as integers, which skews the mean whenever the shares are uneven.)
+        mean = self.losses[_key(stage)]
+        mean.update(loss.detach(), weight=batch_size)
+        self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
 
     def on_train_epoch_start(self) -> None:
         # Counts change when the fine-tuning callback unfreezes layers, so log them per epoch.
         for kind, count in count_parameters(self).items():
-            self.log(f"params/{kind}", float(count), on_step=False, on_epoch=True)
+            self.log(f"params/{kind}", float(count), on_step=False, on_epoch=True, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")
@@ -113,7 +166,8 @@ class FractureClassifier(L.LightningModule):
 
     def _log_epoch_metrics(self, stage: str) -> None:
         metrics = self.metrics[_key(stage)]
-        self.log_dict(metrics.compute(), prog_bar=stage == "val")
+        # compute() already gathers every rank's states; sync_dist averages identical values.
+        self.log_dict(metrics.compute(), prog_bar=stage == "val", sync_dist=True)
         metrics.reset()
         if _key(stage) in self.confusion:
             self.confusion_matrices[stage] = self.confusion[_key(stage)].compute().cpu()
@@ -139,6 +193,8 @@ class FractureClassifier(L.LightningModule):
         checkpoint[CHECKPOINT_KEY] = {"preprocessing": self.preprocessing.to_dict()}
         # The trained weights are in the state dict: reloading must not fetch ImageNet again.
         checkpoint["hyper_parameters"]["weights"] = None
+        # Compiling is a training speed-up; models loaded for inference start uncompiled.
+        checkpoint["hyper_parameters"]["compile"] = False
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if CHECKPOINT_KEY in checkpoint:
@@ -149,3 +205,7 @@ class FractureClassifier(L.LightningModule):
 
 def _key(stage: str) -> str:
     return f"{stage}_stage"
+
+
+def _needs_grad(backbone: nn.Module, images: torch.Tensor) -> bool:
+    return images.requires_grad or any(p.requires_grad for p in backbone.parameters())
