@@ -13,7 +13,6 @@ from fracture.data import datamodule as datamodule_module
 from fracture.data.datamodule import MAX_AUTO_WORKERS, auto_num_workers
 from fracture.data.sources import SplitFolders
 from fracture.errors import ConfigError
-from fracture.models import FractureClassifier
 from fracture.train import train
 
 
@@ -88,16 +87,14 @@ def test_loaders_read_the_pixel_cache(tiny_root, tmp_path):
 def test_normalising_on_the_device_gives_the_same_model_input(tiny_root, tmp_path, split):
     on_cpu = _datamodule(tiny_root, tmp_path / "cache")
     on_device = _datamodule(tiny_root, tmp_path / "cache", normalize_on_device=True)
-    model = FractureClassifier("resnet18")
-    model.preprocessing = on_device.preprocessing  # as FractureClassifier.setup does
     reference, labels = _first_batch(getattr(on_cpu, f"{split}_dataloader")())
     raw, raw_labels = _first_batch(getattr(on_device, f"{split}_dataloader")())
     assert (raw.dtype, raw.shape) == (torch.uint8, (8, 1, 32, 32))
-    images, converted_labels = model.on_after_batch_transfer((raw, raw_labels), 0)
+    images, converted_labels = on_device.on_after_batch_transfer((raw, raw_labels), 0)
     torch.testing.assert_close(images, reference, atol=1e-6, rtol=0)
     assert torch.equal(converted_labels, labels)
     # Float batches (evaluation, predict) pass through untouched.
-    assert model.on_after_batch_transfer((reference, labels), 0)[0] is reference
+    assert on_device.on_after_batch_transfer((reference, labels), 0)[0] is reference
 
 
 def test_training_with_uint8_batches_and_gradcam(tiny_cfg, tmp_path):
@@ -120,11 +117,9 @@ def test_training_with_uint8_batches_and_gradcam(tiny_cfg, tmp_path):
 def test_gpu_options_train_and_convert_like_the_cpu(tiny_root, tiny_cfg, tmp_path):
     on_cpu = _datamodule(tiny_root, tmp_path / "cache")
     on_device = _datamodule(tiny_root, tmp_path / "cache", normalize_on_device=True)
-    model = FractureClassifier("resnet18")
-    model.preprocessing = on_device.preprocessing
     reference, _ = next(iter(on_cpu.val_dataloader()))
     raw, labels = next(iter(on_device.val_dataloader()))
-    images, _ = model.on_after_batch_transfer((raw.cuda(), labels.cuda()), 0)
+    images, _ = on_device.on_after_batch_transfer((raw.cuda(), labels.cuda()), 0)
     torch.testing.assert_close(images.cpu(), reference, atol=1e-6, rtol=0)
     overrides = ("trainer=gpu", "data.normalize_on_device=true", "model.compile=true")
     assert train(tiny_cfg(*overrides, "trainer.max_epochs=1"))["epochs"] == 1

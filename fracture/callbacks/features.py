@@ -81,7 +81,7 @@ def _features(trainer: L.Trainer, pl_module: L.LightningModule, loader: DataLoad
     ):
         for batch in _in_order(loader):
             moved = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
-            images = pl_module.on_after_batch_transfer(moved, 0)[0]  # (B, 3, H, W)
+            images = trainer.datamodule.on_after_batch_transfer(moved, 0)[0]  # (B, 3, H, W)
             chunks.append(pl_module.forward_features(images).cpu())  # (B, F)
             labels.append(batch[1])
     # Concatenated outside inference mode: the result is a normal tensor, which the head's

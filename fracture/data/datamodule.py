@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, TensorDataset
@@ -53,8 +54,8 @@ class FractureDataModule(L.LightningDataModule):
             cached image. Off without a ``cache_dir``.
         prefetch_factor: Batches each worker loads ahead (ignored without workers).
         normalize_on_device: Loaders yield uint8 (N, 1, H, W) batches, which
-            ``FractureClassifier.on_after_batch_transfer`` converts and normalises on its
-            device (a twelfth of the float RGB bytes to copy, and no float work on the CPU).
+            :meth:`on_after_batch_transfer` converts and normalises on the model's device
+            (a twelfth of the float RGB bytes to copy, and no float work on the CPU).
         seed: Draws each epoch's training order and augmentation, with the epoch number
             (see :mod:`fracture.data.sampling`); ``None`` means 0.
     """
@@ -164,6 +165,14 @@ class FractureDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         dataset = self._dataset("test", self.preprocessing.eval_transform(self.normalize_on_device))
         return self._loader(dataset, self._eval_sampler(dataset))
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # data.normalize_on_device: uint8 (N, 1, H, W) images crossed to the device at a
+        # twelfth of the bytes of float RGB; convert them there exactly as the CPU path would.
+        images, *rest = batch
+        if images.dtype == torch.uint8:
+            images = self.preprocessing.batch_to_model_input(images)
+        return (images, *rest)
 
     def _train_sampler(self, dataset: RadiographDataset) -> EpochSampler:
         # Order and augmentation follow from (seed, epoch) alone, so a resumed run sees the

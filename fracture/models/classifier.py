@@ -1,6 +1,5 @@
 """The LightningModule: a torchvision backbone and a two-logit head."""
 
-import warnings
 from collections.abc import Callable
 
 import lightning as L
@@ -16,13 +15,6 @@ from fracture.models.backbones import build_backbone, count_parameters
 from fracture.models.metrics import stage_metrics
 
 CHECKPOINT_KEY = "fracture"  # where the preprocessing lives inside a checkpoint
-
-# The model converts uint8 batches itself (on_after_batch_transfer below: it owns the
-# preprocessing); Lightning notes on every fit that the model's hook wins over the
-# DataModule's, which is the intent here, not a problem to report.
-warnings.filterwarnings(
-    "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
-)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -99,14 +91,6 @@ class FractureClassifier(L.LightningModule):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2) for backbone features (N, F)."""
         return self.head(features)
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        # data.normalize_on_device: uint8 (N, 1, H, W) images crossed to the device at a
-        # twelfth of the bytes of float RGB; convert them here exactly as the CPU path would.
-        images, *rest = batch
-        if images.dtype == torch.uint8:
-            images = self.preprocessing.batch_to_model_input(images)
-        return (images, *rest)
 
     def setup(self, stage: str) -> None:
         # Training's preprocessing is the truth that the checkpoint must carry.
