@@ -42,7 +42,8 @@ header. Pillow's own ``DecompressionBombWarning`` is silenced locally (our guard
 policy) and its ``DecompressionBombError`` becomes our reason. Pillow's global
 ``MAX_IMAGE_PIXELS`` is never changed, so its hard limit (2 x MAX_IMAGE_PIXELS, about 179
 Mpx by default) still applies when ``max_pixels`` is set higher. ``warnings.catch_warnings``
-is not thread-safe; decoding runs in worker processes, where that does not matter.
+is not thread-safe; decoding runs in worker processes, or in ``fracture-serve`` in its
+inference threads, where the worst case is a warning shown or hidden in the wrong thread.
 """
 
 import re
@@ -92,7 +93,8 @@ def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode an image file of any supported format into an 8-bit grayscale image.
 
     Args:
-        path: The image file (str or path-like).
+        path: The image file (str or path-like), or a seekable binary file object such as an
+            upload held in memory (its errors name it by ``str(path)``).
         max_pixels: Refuse images whose width x height exceeds this, before decoding.
 
     Returns:
@@ -101,8 +103,11 @@ def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     Raises:
         UnreadableImage: For any failure, with a short ``reason``.
     """
-    path = Path(path)
-    _check_file(path)
+    if _is_stream(path):
+        _check_stream(path)
+    else:
+        path = Path(path)
+        _check_file(path)
     if is_dicom(path):
         return _decode_dicom(path, max_pixels)
     return _decode_pillow(path, max_pixels)
@@ -132,17 +137,40 @@ def is_dicom(path) -> bool:
     bytes into a "dataset". :func:`decode` names them in its reason instead.
 
     Args:
-        path: Any file (str or path-like).
+        path: Any file (str or path-like), or a seekable binary file object.
 
     Returns:
         True if the magic is there; False otherwise, also when the file cannot be read.
     """
+    return _peek(path, 128, 4) == b"DICM"
+
+
+def _is_stream(path) -> bool:
+    return hasattr(path, "read")
+
+
+def _peek(path, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset`` of a file or stream (its position kept); b"" if unreadable."""
+    if _is_stream(path):
+        position = path.tell()
+        path.seek(offset)
+        head = path.read(size)
+        path.seek(position)
+        return head
     try:
         with open(path, "rb") as file:
-            file.seek(128)
-            return file.read(4) == b"DICM"
+            file.seek(offset)
+            return file.read(size)
     except OSError:
-        return False
+        return b""
+
+
+def _check_stream(stream) -> None:
+    # Decoders read from the current position, so rewind: the whole stream is the image.
+    size = stream.seek(0, 2)
+    stream.seek(0)
+    if size == 0:
+        raise UnreadableImage(stream, "zero bytes")
 
 
 def _check_file(path: Path) -> None:
@@ -219,11 +247,7 @@ def _pillow_bomb_reason(error: Exception, max_pixels: int) -> str:
 
 
 def _unknown_content_reason(path: Path) -> str:
-    try:
-        with open(path, "rb") as file:
-            head = file.read(2)
-    except OSError:
-        head = b""
+    head = _peek(path, 0, 2)
     # A preamble-less DICOM dataset starts with a group 0002 or 0008 tag (little endian).
     if head in (b"\x02\x00", b"\x08\x00"):
         return "not an image (maybe DICOM without the 128-byte preamble and DICM; re-save it)"

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from fracture.data.decode import read_radiograph
 from fracture.inference.explain import explain, model_view, overlay_image
@@ -42,9 +43,31 @@ def _write_batch(predictor, batch, out_dir: Path, method: str, device, max_pixel
     kwargs = {"max_pixels": max_pixels} if max_pixels else {}
     images = torch.stack([transform(read_radiograph(r.path, **kwargs)) for _, r in batch])
     predictor.model.to(device)
-    cams = explain(predictor, images.to(device), method)
-    views = model_view(images, predictor.preprocessing)
-    for (index, result), view, cam in zip(batch, views, cams, strict=True):
+    probabilities = [r.probability for _, r in batch]
+    overlays = overlay_images(predictor, images.to(device), probabilities, method)
+    for (index, result), overlay in zip(batch, overlays, strict=True):
         name = overlay_name(index, result.path)
-        overlay_image(view, cam, result.probability, predictor.threshold).save(out_dir / name)
+        overlay.save(out_dir / name)
         result.overlay = f"{out_dir.name}/{name}"
+
+
+def overlay_images(
+    predictor: Predictor,
+    images: torch.Tensor,
+    probabilities: Sequence[float],
+    method: str = "gradcam",
+) -> list[Image.Image]:
+    """Captioned Grad-CAM overlays of the model's view of each image.
+
+    Args:
+        predictor: The model that predicted, on the device of ``images``.
+        images: Normalised model inputs (N, 3, S, S).
+        probabilities: P(fractured) of each image, for the caption.
+        method: A key of :data:`fracture.inference.explain.METHODS`.
+    """
+    cams = explain(predictor, images, method)
+    views = model_view(images, predictor.preprocessing)
+    return [
+        overlay_image(view, cam, probability, predictor.threshold)
+        for view, cam, probability in zip(views, cams, probabilities, strict=True)
+    ]

@@ -80,12 +80,18 @@ def predict_paths(
         for index, reason in failed:
             results[index].error = reason
         if indices:
-            _fill(results, indices, _member_probabilities(model, images.to(device), tta))
+            _fill(results, indices, member_probabilities(model, images.to(device), tta))
     return results
 
 
-def _member_probabilities(model, images: torch.Tensor, tta: bool) -> torch.Tensor:
-    """(N, M); with TTA the mean of the image and its mirror (left and right limbs alike)."""
+def member_probabilities(model, images: torch.Tensor, tta: bool) -> torch.Tensor:
+    """P(fractured) of each ensemble member, (N, M) float64 on the CPU.
+
+    Args:
+        model: ``Predictor.model``, on the device of ``images``.
+        images: Normalised model inputs (N, 3, S, S).
+        tta: Average with the mirrored image (left and right limbs alike).
+    """
     probabilities = model(images)
     if tta:
         probabilities = (probabilities + model(torch.flip(images, dims=[-1]))) / 2

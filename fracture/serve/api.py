@@ -1,0 +1,80 @@
+"""The JSON API under ``/api/v1``: predict, model metadata and health."""
+
+from time import perf_counter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+
+from fracture.serve.http_errors import ERROR_RESPONSES
+from fracture.serve.pool import InferencePool
+from fracture.serve.runner import ModelRunner, Upload
+from fracture.serve.schemas import Health, Limits, ModelInfo, PredictResponse
+
+router = APIRouter(tags=["api"])
+_MAX_FILENAME = 200  # characters echoed back; a name is a label, not a payload
+
+
+def _runner(request: Request) -> ModelRunner:
+    return request.app.state.runner
+
+
+def _pool(request: Request) -> InferencePool:
+    return request.app.state.pool
+
+
+Runner = Annotated[ModelRunner, Depends(_runner)]
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+async def predict(
+    files: Annotated[
+        list[UploadFile],
+        File(min_length=1, description="One or more X-rays: PNG, JPEG, DICOM, TIFF, ..."),
+    ],
+    runner: Runner,
+    pool: Annotated[InferencePool, Depends(_pool)],
+    explain: Annotated[
+        bool, Query(description="Add each image's Grad-CAM overlay as a PNG data URL")
+    ] = False,
+) -> PredictResponse:
+    """P(fractured) and the decision at the model's threshold, for each uploaded image."""
+    start = perf_counter()
+    if explain and runner.explain_error:
+        raise HTTPException(422, f"explain=true is not available: {runner.explain_error}")
+    uploads = [Upload(_filename(file, i), await file.read()) for i, file in enumerate(files)]
+    predictions = await pool.run(runner.predict, uploads, explain)
+    return PredictResponse(predictions=predictions, total_ms=(perf_counter() - start) * 1000)
+
+
+@router.get("/model", response_model=ModelInfo)
+async def model(runner: Runner) -> ModelInfo:
+    """The loaded model, its preprocessing and decision threshold, and the request limits."""
+    settings, preprocessing = runner.settings, runner.predictor.preprocessing
+    return ModelInfo(
+        model=runner.name,
+        backbones=runner.backbones,
+        members=len(runner.backbones),
+        class_names=list(preprocessing.class_names),
+        preprocessing=preprocessing.to_dict(),
+        threshold=preprocessing.threshold,
+        temperature=preprocessing.temperature,
+        checkpoint_sha256=runner.predictor.digest,
+        tta=settings.tta,
+        explain_method=None if runner.explain_error else settings.explain_method,
+        device=str(runner.device),
+        limits=Limits(
+            max_upload_mb=settings.max_upload_mb,
+            max_files=settings.max_files,
+            max_pixels=settings.max_pixels,
+        ),
+    )
+
+
+@router.get("/health", response_model=Health)
+async def health(runner: Runner) -> Health:
+    """Answers while the server runs; the model is loaded before the server accepts requests."""
+    return Health(status="ok", model_loaded=runner.model is not None)
+
+
+def _filename(file: UploadFile, index: int) -> str:
+    return (file.filename or f"file {index + 1}")[:_MAX_FILENAME]

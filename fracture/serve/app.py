@@ -1,0 +1,83 @@
+"""The FastAPI application: the page at ``/``, the JSON API under ``/api/v1``.
+
+All the page's URLs are relative, so it works unchanged behind a reverse proxy that serves
+it under a path prefix (uvicorn's ``root_path``).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from fracture import __version__
+from fracture.inference.predictor import Predictor
+from fracture.serve import api
+from fracture.serve.body_limit import BodyLimit
+from fracture.serve.http_errors import install_error_handlers
+from fracture.serve.pool import InferencePool
+from fracture.serve.runner import ModelRunner
+from fracture.serve.settings import ServeSettings
+
+STATIC_DIR = Path(__file__).with_name("static")
+API_PREFIX = "/api/v1"
+# The page loads nothing from elsewhere; overlays arrive as data: URLs, previews as blob: URLs.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
+_DESCRIPTION = (
+    "P(fractured), the decision and a Grad-CAM overlay for bone X-rays. "
+    "No authentication; not a medical device."
+)
+
+
+def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
+    """The web application serving one loaded model.
+
+    Args:
+        predictor: The model (moved to ``settings.device`` here, once).
+        settings: Request limits, inference threads and queue, model options.
+
+    Returns:
+        A FastAPI app; its inference threads live as long as its lifespan (the server's run).
+    """
+    app = FastAPI(
+        title="fracture",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=_inference_threads(settings),
+        # Swagger UI and ReDoc load their scripts from a CDN; the schema is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+        form_limits={"max_files": settings.max_files},
+    )
+    app.state.runner = ModelRunner(predictor, settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    install_error_handlers(app, settings.max_files)
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.add_api_route("/", _page, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+async def _page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+
+def _inference_threads(settings: ServeSettings):
+    # Per lifespan, not per app: test clients may start and stop one app several times.
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = InferencePool(settings.threads, settings.queue_size)
+        try:
+            yield
+        finally:
+            app.state.pool.shutdown()
+
+    return lifespan
