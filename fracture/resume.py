@@ -9,6 +9,7 @@ what a requeued SLURM job wants.
 import logging
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import ConfigError
@@ -17,6 +18,7 @@ from fracture.run_files import CONFIG_FILE
 log = logging.getLogger(__name__)
 
 LAST = "last"
+_ABSENT = object()
 # Written by ModelCheckpoint (conf/callbacks/default.yaml) after every epoch and by
 # CheckpointOnSigterm on preemption; Lightning's SLURM requeue writes hpc_ckpt_<n>.ckpt.
 _CANDIDATES = ("checkpoints/last.ckpt", "hpc_ckpt_*.ckpt")
@@ -53,8 +55,35 @@ def resumed_config(run_dir: str | Path, overrides: list[str]) -> DictConfig:
         raise ConfigError(
             f"resume={run_dir}: the run has no checkpoint to resume from (checkpoints/last.ckpt)"
         )
-    cfg = OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(overrides))
-    cfg.paths.output_dir = str(run_dir)
+    cfg = OmegaConf.load(saved)
+    written_to = Path(cfg.paths.output_dir).resolve()
+    if written_to != run_dir:
+        # Its resolved config names the old place in checkpoint, logger and trainer paths:
+        # resuming a copy would write into (and prune checkpoints of) the original.
+        raise ConfigError(
+            f"resume={run_dir}: this run was written to {written_to}; resume it there "
+            "(a copied or moved run directory cannot be resumed)"
+        )
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(_plain_overrides(cfg, overrides)))
     cfg.ckpt_path = LAST
     cfg.resume = None
     return cfg
+
+
+def _plain_overrides(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """``key=value`` overrides of existing values; anything that would recompose the run
+    (a group choice such as ``trainer=ddp``, ``+key``, ``~key``) is refused."""
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if override.is_add() or override.is_force_add() or override.is_delete():
+            raise ConfigError(
+                f"resume: {override.input_line} adds or deletes a key; "
+                "a resumed run keeps its config (only key=value changes)"
+            )
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is _ABSENT or OmegaConf.is_config(value):
+            raise ConfigError(
+                f"resume: {override.input_line} is not a value of the run's "
+                "config; only key=value changes, e.g. trainer.max_epochs=20"
+            )
+    return overrides

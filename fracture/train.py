@@ -5,7 +5,6 @@ the thin Hydra wrapper behind the console script.
 """
 
 import logging
-import math
 import time
 import traceback
 from functools import partial
@@ -21,6 +20,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from torch.multiprocessing import ProcessRaisedException
 
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
@@ -28,7 +28,13 @@ from fracture.evaluation.evaluate import evaluate, settings_from_config, validat
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
-from fracture.run_files import clear_failure, write_config, write_failure, write_metrics
+from fracture.run_files import (
+    CONFIG_FILE,
+    clear_failure,
+    write_config,
+    write_failure,
+    write_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ def train(cfg: DictConfig) -> dict:
     """
     run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
-    if ckpt_path is None:  # a resumed run keeps the config it was started with
+    if not (run_dir / CONFIG_FILE).exists():  # a resumed run keeps the config it started with
         rank_zero_only(write_config)(run_dir, cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -82,7 +88,7 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
     return {
         "experiment": cfg.get("name"),
         "seed": cfg.get("seed"),
-        "epochs": trainer.current_epoch or _epochs_from_checkpoint(run_dir),
+        "epochs": _progress(trainer, run_dir)[0],
         "fit_seconds": round(fit_seconds, 1),
         "best_checkpoint": str(best.relative_to(run_dir)) if best else None,
         "best_val": {
@@ -92,11 +98,17 @@ def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: 
     }
 
 
-def _epochs_from_checkpoint(run_dir: Path) -> int:
-    # Spawned DDP ranks do not hand their epoch count back to the launching process; the
-    # last checkpoint, written at the end of the final epoch, has it.
+def _progress(trainer: L.Trainer, run_dir: Path) -> tuple[int, int]:
+    """Epochs and optimizer steps of the fit.
+
+    Spawned DDP ranks do not hand their counters back to the launching process; the last
+    checkpoint, written at the end of the final epoch, has them.
+    """
     last = latest_checkpoint(run_dir)
-    return torch.load(last, map_location="cpu", weights_only=True)["epoch"] + 1 if last else 0
+    if trainer.global_step or last is None:
+        return trainer.current_epoch, trainer.global_step
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    return saved["epoch"] + 1, saved["global_step"]
 
 
 def _best_score(checkpoint, best: Path | None) -> float | None:
@@ -148,7 +160,7 @@ def _evaluate_best(cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_d
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
-    metrics = write_evaluation(run_dir, evaluation, writer, trainer.global_step)
+    metrics = write_evaluation(run_dir, evaluation, writer, _progress(trainer, run_dir)[1])
     return {**metrics, **validation_metrics(validation, evaluation)}
 
 
@@ -186,7 +198,14 @@ def _run_dir(resume: str | None, new_run_dir: str) -> str:
 
 
 OmegaConf.register_new_resolver("run_dirname", _run_dirname, replace=True)
+
+
+def _hydra_subdir(resume: str | None, now: str) -> str:
+    return f".hydra/resumed_{now}" if resume else ".hydra"
+
+
 OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
+OmegaConf.register_new_resolver("hydra_subdir", _hydra_subdir, replace=True)
 
 
 # conf/ sits beside the package in the repository (an editable install). An absolute path,
@@ -224,20 +243,33 @@ def _root_cause(error: Exception) -> Exception:
     # added; the user needs the original one-line message.
     while isinstance(error, InstantiationException) and isinstance(error.__cause__, Exception):
         error = error.__cause__
+    if isinstance(error, ProcessRaisedException):
+        return _spawned_rank_error(error)
     return error
 
 
-def _failed(cfg: DictConfig, error: Exception) -> float:
+def _spawned_rank_error(error: ProcessRaisedException) -> Exception:
+    # A spawned DDP rank's exception reaches this process as the text of its traceback,
+    # whose last line is "<module>.<Type>: <message>".
+    name, _, message = str(error).strip().splitlines()[-1].partition(": ")
+    return FractureError(message) if name.startswith("fracture.errors.") else error
+
+
+def _failed(cfg: DictConfig, error: Exception) -> None:
+    if rank_zero_only.rank != 0:
+        # A rank started by SLURM or torchrun: let it die, so that the launcher stops the
+        # other ranks instead of leaving rank 0 waiting in a collective.
+        raise error
     run_dir = Path(cfg.paths.output_dir)
-    rank_zero_only(write_failure)(run_dir, error, traceback.format_exc())
+    write_failure(run_dir, error, traceback.format_exc())
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         if isinstance(error, FractureError):
             # SystemExit passes through Hydra's error reporting, which would add a traceback.
             raise SystemExit(f"fracture-train: error: {error}") from None
         raise error
     log.error("job failed, the sweep goes on: %s (traceback in %s)", error, run_dir / "error.txt")
-    # NaN, not None: the Optuna sweeper records the trial as failed instead of stopping.
-    return math.nan
+    # None: the Optuna sweeper records a failed trial and goes on (it refuses NaN).
+    return None
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict) -> float | None:

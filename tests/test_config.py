@@ -116,4 +116,21 @@ def test_sweep_configs_compose():
     }
     assert cfg.optimized_metric.startswith("val/") and cfg.name == "finetune"
     assert launcher._target_.endswith("SlurmLauncher") and launcher.max_num_timeout > 0
-    assert launcher.tasks_per_node == launcher.gpus_per_node  # one rank per GPU
+    assert sweeper.max_failure_rate == 1.0  # a failed trial does not end the search
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_multinode"])
+def test_slurm_launcher_composes_with_every_trainer(trainer):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(
+            "train",
+            overrides=[
+                f"trainer={trainer}",
+                "hydra/launcher=slurm",
+                "hydra.launcher.nodes=2",
+                "hydra.launcher.gpus_per_node=4",
+            ],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node) == (2, 4, 4)

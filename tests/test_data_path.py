@@ -31,8 +31,8 @@ def _datamodule(root, cache_dir=None, num_workers=0, **options) -> FractureDataM
     return datamodule
 
 
-def _first_batch(loader, seed: int = 0):
-    torch.manual_seed(seed)  # the same shuffle and the same random augmentation
+def _first_batch(loader):
+    # The same order and augmentation every time: EpochSampler draws both from (seed, epoch).
     return next(iter(loader))
 
 
@@ -65,10 +65,14 @@ def test_loader_options(tiny_root, monkeypatch):
     loader = datamodule.train_dataloader()
     assert (loader.num_workers, loader.prefetch_factor, loader.persistent_workers) == (15, 4, True)
     # Under DDP each of a node's 4 processes starts its own workers: the cores are shared.
+    progress = SimpleNamespace(epoch_progress=SimpleNamespace(current=SimpleNamespace(processed=0)))
     datamodule.trainer = SimpleNamespace(
-        num_devices=4, accelerator=None, world_size=4, global_rank=0, current_epoch=0
+        num_devices=4, accelerator=None, world_size=4, global_rank=0, fit_loop=progress
     )
     assert datamodule.val_dataloader().num_workers == 3
+    # Under srun each rank is bound to its own cpus_per_task (here all 16 it sees).
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "16")
+    assert datamodule.val_dataloader().num_workers == 15
     assert _datamodule(tiny_root, num_workers=0).train_dataloader().prefetch_factor is None
 
 

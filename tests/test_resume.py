@@ -1,6 +1,7 @@
 """Resume is exact; preemption saves the state; interrupted checkpoint writes lose nothing."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import sys
 import fsspec.implementations.local as fsspec_local
 import pytest
 import torch
+import yaml
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from fracture.errors import ConfigError
@@ -35,15 +37,18 @@ def assert_same_weights(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stopped_after", [1, 3])
-def test_resumed_run_ends_as_the_uninterrupted_one(tiny_cfg, tmp_path, stopped_after):
+@pytest.mark.parametrize(("stopped_after", "workers"), [(1, 0), (3, 0), (1, 1), (3, 1)])
+def test_resumed_run_ends_as_the_uninterrupted_one(tiny_cfg, tmp_path, stopped_after, workers):
+    # With workers, the loader asks its sampler for the resumed epoch's order before
+    # Lightning calls set_epoch, so the sampler must start at the right epoch by itself.
+    schedule = (*SCHEDULE, f"data.num_workers={workers}")
     whole = tmp_path / "whole"
-    train(tiny_cfg(*SCHEDULE, "trainer.max_epochs=4", run_dir=whole))
+    train(tiny_cfg(*schedule, "trainer.max_epochs=4", run_dir=whole))
 
     parts = tmp_path / "parts"
-    train(tiny_cfg(*SCHEDULE, f"trainer.max_epochs={stopped_after}", run_dir=parts))
+    train(tiny_cfg(*schedule, f"trainer.max_epochs={stopped_after}", run_dir=parts))
     before = weights(parts)
-    train(tiny_cfg(*SCHEDULE, "trainer.max_epochs=4", "ckpt_path=last", run_dir=parts))
+    train(tiny_cfg(*schedule, "trainer.max_epochs=4", "ckpt_path=last", run_dir=parts))
 
     assert not all(torch.equal(before[k], weights(parts)[k]) for k in before)  # it trained on
     assert_same_weights(weights(whole), weights(parts))
@@ -163,3 +168,25 @@ def test_slurm_requeue_signal_saves_a_checkpoint_and_requeues(tiny_cfg, tmp_path
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
     saved = torch.load(tmp_path / "run" / "hpc_ckpt_1.ckpt", weights_only=True)
     assert (saved["epoch"], saved["global_step"]) == (1, 2)
+
+
+def saved_run(run_dir, written_to):
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    config = {"paths": {"output_dir": str(written_to)}, "trainer": {"max_epochs": 3}}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_resume_refuses_a_moved_run(tmp_path):
+    saved_run(tmp_path / "copy", written_to=tmp_path / "original")
+    with pytest.raises(ConfigError, match=r"this run was written to .*original"):
+        resumed_config(tmp_path / "copy", [])
+
+
+def test_resume_takes_value_overrides_only(tmp_path):
+    saved_run(tmp_path, written_to=tmp_path)
+    cfg = resumed_config(tmp_path, ["trainer.max_epochs=20"])
+    assert (cfg.trainer.max_epochs, cfg.ckpt_path) == (20, "last")
+    for override in ("trainer=ddp", "+trainer.devices=2", "~trainer.max_epochs", "seed=1"):
+        with pytest.raises(ConfigError, match=f"resume: {re.escape(override)}"):
+            resumed_config(tmp_path, [override])

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -430,3 +431,17 @@ def test_a_model_on_the_gpu_answers_like_the_cpu(run_dir, radiographs, tmp_path)
             assert client.get("/api/v1/model").json()["device"].startswith(device)
     assert answers[1]["probability"] == pytest.approx(answers[0]["probability"], abs=1e-4)
     assert answers[1]["overlay"].startswith("data:image/png;base64,")
+
+
+def test_uploads_are_never_spooled_to_disk(client, tmp_path, monkeypatch):
+    # A 3 MB upload (over Starlette's 1 MiB default spooling threshold) stays in memory.
+    noise = np.random.default_rng(0).integers(0, 256, (1800, 1800), dtype=np.uint8)
+    path = formats.write_png8(tmp_path, noise, "noise.png")
+    assert path.stat().st_size > 3_000_000
+
+    def to_disk(self):
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", to_disk)
+    response = post(client, path)
+    assert response.status_code == 200, response.text

@@ -11,7 +11,9 @@ class CheckpointOnSigterm(L.Callback):
 
     Lightning turns SIGTERM into ``SIGTERMException`` at the next batch boundary, on every
     rank at once; this callback then saves, so ``ckpt_path=last`` / ``resume=<run dir>``
-    continue from that batch instead of from the last epoch end. Lightning writes
+    keep the steps of the interrupted epoch instead of going back to its start (the rest
+    of that epoch then draws from the start of its order again: Lightning cannot skip the
+    batches already seen, so only epoch-end checkpoints resume exactly). Lightning writes
     checkpoints through a temporary file that replaces the old one only when complete, so
     a kill during the write leaves the previous checkpoint intact.
 

@@ -181,7 +181,7 @@ class FractureDataModule(L.LightningDataModule):
         return EpochSampler(
             dataset,
             self.seed,
-            epoch=trainer.current_epoch if trainer else 0,  # a resumed run starts mid-way
+            epoch=_next_epoch(trainer),
             weights=sample_weights(self.samples["train"]) if self.balance == "sampler" else None,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
@@ -233,10 +233,22 @@ class FractureDataModule(L.LightningDataModule):
         )
 
     def _workers(self) -> int:
-        # "auto" shares this node's cores among its training processes (one per device).
+        # "auto" shares this node's cores among its training processes (one per device),
+        # unless SLURM already gave each rank its own (cpus_per_task, bound to the task).
         if not self.auto_workers or self.trainer is None:
             return self.num_workers
-        return auto_num_workers(processes=self.trainer.num_devices)
+        per_task = "SLURM_CPUS_PER_TASK" in os.environ
+        return auto_num_workers(processes=1 if per_task else self.trainer.num_devices)
+
+
+def _next_epoch(trainer: L.Trainer | None) -> int:
+    """The epoch the fit loop runs next: the number it passes to ``set_epoch``.
+
+    A loader with workers draws its first indices when its iterator is created, which on a
+    resume happens before Lightning calls ``set_epoch`` (and before ``current_epoch`` moves
+    past an epoch-end checkpoint); starting the sampler here keeps that first epoch right.
+    """
+    return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
 
 
 def auto_num_workers(processes: int = 1) -> int:

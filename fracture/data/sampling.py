@@ -75,5 +75,7 @@ def seeded(seed: int | None) -> Iterator[None]:
         yield
         return
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # The CPU generator alone: torch.manual_seed would also reseed (and, with CUDA not
+        # yet initialised, queue a lazy seeding of) every GPU generator, for each sample.
+        torch.default_generator.manual_seed(seed)
         yield

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
 
 from fracture import __version__
 from fracture.inference.predictor import Predictor
@@ -57,6 +58,9 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
         redoc_url=None,
         form_limits={"max_files": settings.max_files},
     )
+    # Starlette spools upload parts over 1 MiB to a temporary file; X-rays are patient data,
+    # so parts up to the upload limit stay in memory (a process-wide Starlette setting).
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
     app.state.runner = ModelRunner(predictor, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app, settings.max_files)

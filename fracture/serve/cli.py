@@ -37,6 +37,9 @@ def main(cfg: DictConfig) -> None:
         proxy_headers=True,
         forwarded_allow_ips=cfg.forwarded_allow_ips,
         log_level=cfg.log_level,
+        # Requests beyond the inference queue (plus a few for the page and health checks)
+        # get a 503 before their uploads are read into memory.
+        limit_concurrency=runner.settings.threads + runner.settings.queue_size + 8,
     )
 
 
