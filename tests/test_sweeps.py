@@ -130,3 +130,23 @@ def test_multirun_of_ddp_jobs_gives_one_directory_per_job(tiny_root, tmp_path):
     ]
     assert [read_metrics(p)["seed"] for p in run_dirs] == [0, 1]
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+def test_config_error_in_a_spawned_rank_is_one_line(tiny_root, tmp_path):
+    # BackboneFreeze checks the layer names in its setup, which runs in the DDP ranks.
+    result = run(
+        sys.executable,
+        "-m",
+        "fracture.train",
+        *tiny_overrides(tiny_root, tmp_path),
+        "model.backbone=resnet18",
+        "trainer=ddp_cpu",
+        "experiment=finetune",
+        "finetune.layers=[no_such_layer]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("fracture-train: error: unknown backbone layers ['no_such_layer']")
+    assert "FractureError: unknown backbone layers" in (tmp_path / "run" / "error.json").read_text()
