@@ -18,9 +18,15 @@ def head_of(checkpoint) -> dict:
     return {k: v for k, v in state.items() if k.startswith("head.")}
 
 
-def test_cached_features_train_the_same_head_as_images(tiny_cfg, tmp_path):
+@pytest.mark.parametrize("normalize_on_device", [False, True])
+def test_cached_features_train_the_same_head_as_images(tiny_cfg, tmp_path, normalize_on_device):
     # Two batches per epoch, shuffled: the feature loader must draw the image loader's order.
-    common = ["callbacks.early_stopping=null", "trainer.max_epochs=3"]
+    # With normalize_on_device the features come from uint8 batches the DataModule converts.
+    common = [
+        "callbacks.early_stopping=null",
+        "trainer.max_epochs=3",
+        f"data.normalize_on_device={normalize_on_device}",
+    ]
     on_images = tiny_cfg("experiment=frozen", "data.augment=null", *common, run_dir=tmp_path / "a")
     on_features = tiny_cfg("experiment=frozen_features", *common, run_dir=tmp_path / "b")
     metrics = train(on_features)

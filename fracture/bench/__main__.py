@@ -1,0 +1,3 @@
+from fracture.bench.cli import main
+
+main()
