@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from fracture.bench.settings import BenchSettings
 from fracture.bench.timing import EpochTimer
-from fracture.bench.training import build_model
+from fracture.bench.training import bare_trainer, build_model
 from fracture.callbacks import CachedFeatures
 
 
@@ -33,16 +33,6 @@ def feature_epochs(cfg: DictConfig, settings: BenchSettings) -> dict:
 def _fit(cfg: DictConfig, epochs: int, cached: bool) -> EpochTimer:
     timer = EpochTimer()  # first, so its fit start precedes the features' computation
     callbacks = [timer, instantiate(cfg.finetune), *([CachedFeatures()] if cached else [])]
-    trainer = instantiate(
-        cfg.trainer,
-        max_epochs=epochs,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = bare_trainer(cfg, callbacks, max_epochs=epochs)
     trainer.fit(build_model(cfg), datamodule=instantiate(cfg.data, augment=None))
     return timer

@@ -87,20 +87,25 @@ def lightning_loop(cfg: DictConfig, model, steps: int, **fit) -> StepTimer:
     callback), without validation, logging or checkpoints. ``fit`` gives the data:
     ``train_dataloaders=batches`` or ``datamodule=...``."""
     timer = StepTimer()
-    trainer = instantiate(
+    trainer = bare_trainer(cfg, [instantiate(cfg.finetune), timer], max_steps=steps, max_epochs=-1)
+    trainer.fit(model, **fit)
+    return timer
+
+
+def bare_trainer(cfg: DictConfig, callbacks: list, **limits) -> L.Trainer:
+    """The configured trainer with ``callbacks`` and ``limits`` (``max_steps``,
+    ``max_epochs``), without validation, logging, checkpoints or progress output."""
+    return instantiate(
         cfg.trainer,
-        max_steps=steps,
-        max_epochs=-1,
-        callbacks=[instantiate(cfg.finetune), timer],
+        callbacks=callbacks,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        **limits,
     )
-    trainer.fit(model, **fit)
-    return timer
 
 
 def compare_loops(cfg: DictConfig, batches: DataLoader, settings: BenchSettings) -> dict:
