@@ -50,7 +50,8 @@ def train(cfg: DictConfig) -> dict:
     """
     run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
-    if not (run_dir / CONFIG_FILE).exists():  # a resumed run keeps the config it started with
+    resuming_here = ckpt_path is not None and (run_dir / CONFIG_FILE).exists()
+    if not resuming_here:  # a run resumed in its own directory keeps the config it started with
         rank_zero_only(write_config)(run_dir, cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
