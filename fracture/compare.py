@@ -51,6 +51,7 @@ class Run:
     path: Path
     metrics: dict | None  # None when the run left no metrics.json
     problem: str = ""
+    failed: bool = False  # the run recorded an error (error.json)
 
     @property
     def experiment(self) -> str:
@@ -69,7 +70,8 @@ def find_runs(sweep_dirs: list[Path]) -> list[Run]:
 def _load_run(path: Path) -> Run:
     failure = read_failure(path)
     if failure is not None:
-        return Run(path, None, f"failed: {failure} (traceback in {path / TRACEBACK_FILE})")
+        problem = f"failed: {failure} (traceback in {path / TRACEBACK_FILE})"
+        return Run(path, None, problem, failed=True)
     try:
         return Run(path, read_metrics(path))
     except FileNotFoundError:
@@ -172,10 +174,15 @@ def write_outputs(
 
 
 def report(
-    sweep_dirs: list[Path], resamples: int = 1000, seed: int = 0, baseline: str = "frozen"
+    sweep_dirs: list[Path],
+    resamples: int = 1000,
+    seed: int = 0,
+    baseline: str = "frozen",
+    runs: list[Run] | None = None,
 ) -> str:
-    """Compare the runs below ``sweep_dirs``, write the outputs into the first one."""
-    runs = find_runs(sweep_dirs)
+    """Compare the runs below ``sweep_dirs`` (or ``runs``, found there already), write the
+    outputs into the first one."""
+    runs = find_runs(sweep_dirs) if runs is None else runs
     summary = summarise(runs)
     pooled = pooled_predictions(runs)
     rows = paired_rows(pooled, resamples, seed, baseline)
@@ -219,8 +226,9 @@ class CompareAfterMultirun(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        print(report([sweep_dir]), flush=True)
-        failed = [run for run in find_runs([sweep_dir]) if read_failure(run.path)]
+        runs = find_runs([sweep_dir])
+        print(report([sweep_dir], runs=runs), flush=True)
+        failed = [run for run in runs if run.failed]
         if failed:
             # Every job ran; the exit status still tells scripts that some of them failed.
             raise SystemExit(f"fracture-train: {len(failed)} job(s) of the sweep failed")

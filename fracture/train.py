@@ -60,14 +60,16 @@ def train(cfg: DictConfig) -> dict:
     trainer = _build_trainer(cfg)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = _run_facts(cfg, trainer, run_dir, fit_seconds=time.perf_counter() - started)
+    fit_seconds = time.perf_counter() - started
+    epochs, step = _progress(trainer, run_dir)
+    metrics = _run_facts(cfg, trainer, run_dir, epochs, fit_seconds)
     # Ranks started by SLURM or torchrun all run this function; only rank 0 evaluates and
     # writes. (With the spawning `ddp` configs only the launching process gets here.)
     if not trainer.is_global_zero:
         return metrics
     datamodule.setup("test")  # a no-op unless the fit ran in spawned processes
     if cfg.get("test", True):
-        metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir))
+        metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir, step))
     metrics.update(_data_facts(datamodule))
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
@@ -83,13 +85,15 @@ def _build_trainer(cfg: DictConfig) -> L.Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
-def _run_facts(cfg: DictConfig, trainer: L.Trainer, run_dir: Path, fit_seconds: float) -> dict:
+def _run_facts(
+    cfg: DictConfig, trainer: L.Trainer, run_dir: Path, epochs: int, fit_seconds: float
+) -> dict:
     checkpoint = trainer.checkpoint_callback
     best = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else None
     return {
         "experiment": cfg.get("name"),
         "seed": cfg.get("seed"),
-        "epochs": _progress(trainer, run_dir)[0],
+        "epochs": epochs,
         "fit_seconds": round(fit_seconds, 1),
         "best_checkpoint": str(best.relative_to(run_dir)) if best else None,
         "best_val": {
@@ -105,9 +109,11 @@ def _progress(trainer: L.Trainer, run_dir: Path) -> tuple[int, int]:
     Spawned DDP ranks do not hand their counters back to the launching process; the last
     checkpoint, written at the end of the final epoch, has them.
     """
-    last = latest_checkpoint(run_dir)
-    if trainer.global_step or last is None:
+    if trainer.global_step:
         return trainer.current_epoch, trainer.global_step
+    last = latest_checkpoint(run_dir)
+    if last is None:
+        return trainer.current_epoch, 0
     saved = torch.load(last, map_location="cpu", weights_only=True)
     return saved["epoch"] + 1, saved["global_step"]
 
@@ -135,7 +141,9 @@ def _data_facts(datamodule) -> dict:
     }
 
 
-def _evaluate_best(cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_dir: Path) -> dict:
+def _evaluate_best(
+    cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_dir: Path, step: int
+) -> dict:
     """Evaluate the best checkpoint on test, its threshold chosen on val, as fracture-eval does.
 
     The chosen threshold (and temperature) are written into the best checkpoint, so predict,
@@ -161,7 +169,7 @@ def _evaluate_best(cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_d
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
-    metrics = write_evaluation(run_dir, evaluation, writer, _progress(trainer, run_dir)[1])
+    metrics = write_evaluation(run_dir, evaluation, writer, step)
     return {**metrics, **validation_metrics(validation, evaluation)}
 
 
