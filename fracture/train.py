@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
+from fracture.config import CONF_DIR, register_resolvers
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
@@ -187,48 +188,19 @@ def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict
         logger.save()
 
 
-def _run_dirname(overrides: str, job_num: int) -> str:
-    # Multirun subdirectories named by their overrides ("experiment=frozen,seed=1"), so
-    # TensorBoard lists runs by what differs; '/' in a value would nest directories.
-    if not overrides:
-        return f"job{job_num}"
-    name = overrides.replace("/", "_")
-    # File names stop at 255 bytes; long names (Optuna's 17-digit floats) are cut, and
-    # the job number keeps the cut names apart.
-    return name if len(name.encode()) <= _MAX_NAME else f"job{job_num}," + name[: _MAX_NAME - 16]
-
-
-_MAX_NAME = 200
-
-
-def _run_dir(resume: str | None, new_run_dir: str) -> str:
-    # `resume=<run dir>` continues in that directory instead of creating a new one.
-    return str(resume) if resume else new_run_dir
-
-
-OmegaConf.register_new_resolver("run_dirname", _run_dirname, replace=True)
-
-
-def _hydra_subdir(resume: str | None, now: str) -> str:
-    return f".hydra/resumed_{now}" if resume else ".hydra"
-
-
-OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
-OmegaConf.register_new_resolver("hydra_subdir", _hydra_subdir, replace=True)
-
-
-# conf/ sits beside the package in the repository (an editable install). An absolute path,
-# because Hydra reads a relative one as a Python package when started from a console script.
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def main() -> float | None:
     """Console entry point ``fracture-train``; configuration errors end as one line.
 
     In a multirun, a failing job is recorded in its run directory (``error.json``,
     ``error.txt``) and the sweep goes on; a single run fails with the error.
     """
+    register_resolvers()  # the run-directory names of conf/hydra/default.yaml
+    return _main()
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def _main(cfg: DictConfig) -> float | None:
+    """The Hydra job: resume if asked, train, and record a failure."""
     if cfg.get("resume"):
         cfg = _resumed(cfg)
     try:

@@ -7,9 +7,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from fracture import config as fracture_config
 from fracture.synth import SyntheticSpec, generate_dataset
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(fracture_config.CONF_DIR)  # the shipped configs, as the console scripts read them
 TINY_SPEC = SyntheticSpec(seed=3, size=48, train=16, val=8, test=8)
 
 # Two CPU cores: one torch thread keeps tests from fighting the dataloader for them.

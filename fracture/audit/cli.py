@@ -22,10 +22,10 @@ from fracture.audit.figures import (
 )
 from fracture.audit.outputs import markdown_summary, write_report
 from fracture.audit.report import audit_splits
+from fracture.config import CONF_DIR
 from fracture.data.preprocessing import Preprocessing
 from fracture.data.sources.layout import detect_layout
 from fracture.errors import FractureError
-from fracture.train import CONF_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from fracture.bench.settings import BenchSettings
-from fracture.train import CONF_DIR
+from fracture.config import CONF_DIR
 
 
 def bench_config(settings: BenchSettings, root: Path, scratch: Path, *overrides: str) -> DictConfig:

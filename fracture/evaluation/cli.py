@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
+from fracture.config import CONF_DIR
 from fracture.data.samples import SPLITS
 from fracture.errors import ConfigError, DataError, FractureError
 from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
@@ -18,7 +19,6 @@ from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.inference.predictor import EnsembleLogits, Predictor, load_predictor, write_ensemble
 from fracture.run_files import CONFIG_FILE, write_metrics
-from fracture.train import CONF_DIR
 
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:

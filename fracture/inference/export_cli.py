@@ -6,10 +6,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from fracture.config import CONF_DIR
 from fracture.errors import ConfigError, FractureError
 from fracture.inference.export import FORMATS, SIDECAR, export
 from fracture.inference.predictor import load_predictor
-from fracture.train import CONF_DIR
 
 
 def export_checkpoint(cfg: DictConfig) -> dict:

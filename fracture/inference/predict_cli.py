@@ -10,12 +10,12 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fracture.config import CONF_DIR
 from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
 from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
 from fracture.inference.predictor import load_predictor
-from fracture.train import CONF_DIR
 
 PREDICTIONS_FILE = "predictions.csv"
 

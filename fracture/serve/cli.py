@@ -6,11 +6,11 @@ import uvicorn
 from fastapi import FastAPI
 from omegaconf import DictConfig, OmegaConf
 
+from fracture.config import CONF_DIR
 from fracture.errors import FractureError
 from fracture.inference.predictor import load_predictor
 from fracture.serve.app import create_app
 from fracture.serve.settings import ServeSettings
-from fracture.train import CONF_DIR
 
 
 def build_app(cfg: DictConfig) -> FastAPI:

@@ -1,0 +1,44 @@
+"""Where the shipped Hydra configs live, and the resolvers that ``conf/hydra`` uses.
+
+The configs are package data (``fracture/conf``; in the repository a link to the top-level
+``conf/``), so a wheel install has them too. Users add their own with ``--config-dir``.
+"""
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+# An absolute path: Hydra reads a relative ``config_path`` as a Python package when it is
+# started from a console script.
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def register_resolvers() -> None:
+    """Register the resolvers of ``conf/hydra/default.yaml``; call before Hydra composes."""
+    OmegaConf.register_new_resolver("run_dirname", _run_dirname, replace=True)
+    OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
+    OmegaConf.register_new_resolver("hydra_subdir", _hydra_subdir, replace=True)
+
+
+_MAX_NAME = 200
+
+
+def _run_dirname(overrides: str, job_num: int) -> str:
+    # Multirun subdirectories named by their overrides ("experiment=frozen,seed=1"), so
+    # TensorBoard lists runs by what differs; '/' in a value would nest directories.
+    if not overrides:
+        return f"job{job_num}"
+    name = overrides.replace("/", "_")
+    # File names stop at 255 bytes; long names (Optuna's 17-digit floats) are cut, and
+    # the job number keeps the cut names apart.
+    return name if len(name.encode()) <= _MAX_NAME else f"job{job_num}," + name[: _MAX_NAME - 16]
+
+
+def _run_dir(resume: str | None, new_run_dir: str) -> str:
+    # `resume=<run dir>` continues in that directory instead of creating a new one.
+    return str(resume) if resume else new_run_dir
+
+
+def _hydra_subdir(resume: str | None, now: str) -> str:
+    # Hydra's record of the command line; a resume keeps the original and adds its own.
+    return f".hydra/resumed_{now}" if resume else ".hydra"
