@@ -4,6 +4,7 @@ The configs are package data (``fracture/conf``; in the repository a link to the
 ``conf/``), so a wheel install has them too. Users add their own with ``--config-dir``.
 """
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -24,14 +25,22 @@ _MAX_NAME = 200
 
 
 def _run_dirname(overrides: str, job_num: int) -> str:
-    # Multirun subdirectories named by their overrides ("experiment=frozen,seed=1"), so
-    # TensorBoard lists runs by what differs; '/' in a value would nest directories.
+    # Multirun subdirectories named by their overrides ("experiment-frozen+seed-1", the
+    # separators set in conf/hydra/default.yaml), so TensorBoard lists runs by what differs.
+    # Only characters that Hydra's override grammar takes unquoted, so a printed run directory
+    # pastes into `ckpt=`, `run=` or `inputs=` as it is: '/' would nest directories, and '=',
+    # ',' or brackets (finetune.layers=[layer3,layer4]) would need quoting.
     if not overrides:
         return f"job{job_num}"
-    name = overrides.replace("/", "_")
+    name = _UNQUOTED.sub("_", re.sub(r"[\[\]{}()'\" ]", "", overrides))
     # File names stop at 255 bytes; long names (Optuna's 17-digit floats) are cut, and
     # the job number keeps the cut names apart.
-    return name if len(name.encode()) <= _MAX_NAME else f"job{job_num}," + name[: _MAX_NAME - 16]
+    return name if len(name.encode()) <= _MAX_NAME else f"job{job_num}+" + name[: _MAX_NAME - 16]
+
+
+# What may stay: the unquoted value characters of Hydra's override grammar, less '/', '\\',
+# '$' (interpolation) and the glob characters '*', '?', '%', '|'.
+_UNQUOTED = re.compile(r"[^A-Za-z0-9_.+@-]")
 
 
 def _run_dir(resume: str | None, new_run_dir: str) -> str:

@@ -49,7 +49,7 @@ def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     # Run directories are named by their overrides (data.root is excluded: a path).
     run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert [("experiment=finetune" in p.name, "experiment=frozen" in p.name) for p in run_dirs] == [
+    assert [("experiment-finetune" in p.name, "experiment-frozen" in p.name) for p in run_dirs] == [
         (True, False),
         (False, True),
     ]

@@ -77,7 +77,7 @@ def test_failing_job_is_recorded_and_the_sweep_goes_on(tiny_root, tmp_path):
     # Both jobs ran; the exit status still says that one failed.
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 job(s) of the sweep failed" in result.stderr
-    good, bad = (next(sweep.glob(f"*model.backbone={name}*")) for name in ("resnet18", "not_a"))
+    good, bad = (next(sweep.glob(f"*model.backbone-{name}*")) for name in ("resnet18", "not_a"))
     assert read_metrics(good)["test/acc"] is not None
     error = json.loads((bad / "error.json").read_text())["error"]
     assert error.startswith("ConfigError: unknown backbone 'not_a_model'")
@@ -124,7 +124,7 @@ def test_multirun_of_ddp_jobs_gives_one_directory_per_job(tiny_root, tmp_path):
     # Each job's two ranks ran inside that job: two run directories, not one per rank, and
     # no rank re-ran the sweep.
     run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert [("seed=0," in p.name, "seed=1," in p.name) for p in run_dirs] == [
+    assert [("seed-0+" in p.name, "seed-1+" in p.name) for p in run_dirs] == [
         (True, False),
         (False, True),
     ]
