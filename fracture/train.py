@@ -28,6 +28,7 @@ from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
+from fracture.logs import quiet_known_warnings, route_lightning_logs
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
@@ -36,6 +37,7 @@ from fracture.run_files import (
     write_failure,
     write_metrics,
 )
+from fracture.run_summary import run_summary, sweep_job
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ def train(cfg: DictConfig) -> dict:
     if cfg.get("test", True):
         metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir, step))
     metrics.update(_data_facts(datamodule))
+    if trainer.fast_dev_run:
+        log.info("fast_dev_run: a check of the config, not a result; no metrics.json written")
+        return metrics
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
     _log_hparams_with_results(trainer, cfg, metrics)
@@ -93,6 +98,7 @@ def _run_facts(
     best = Path(checkpoint.best_model_path) if checkpoint and checkpoint.best_model_path else None
     return {
         "experiment": cfg.get("name"),
+        "debug": cfg.get("debug_mode"),  # debug=limit|overfit|...: a check, not a result
         "seed": cfg.get("seed"),
         "epochs": epochs,
         "fit_seconds": round(fit_seconds, 1),
@@ -201,12 +207,16 @@ def main() -> float | None:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
     """The Hydra job: resume if asked, train, and record a failure."""
+    route_lightning_logs()
+    quiet_known_warnings()
     if cfg.get("resume"):
         cfg = _resumed(cfg)
     try:
         metrics = train(cfg)
     except Exception as error:  # not BaseException: SIGTERM / Ctrl-C must stop the job
         return _failed(cfg, _root_cause(error))
+    if rank_zero_only.rank == 0:
+        log.info(run_summary(metrics, Path(cfg.paths.output_dir), sweep_job()))
     # Hydra sweepers (e.g. Optuna) optimise the value returned here.
     return _optimized_value(cfg, metrics)
 

@@ -63,3 +63,22 @@ def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     assert any(line.startswith("| finetune vs frozen |") for line in lines)  # the paired table
     assert f"tensorboard --logdir {sweep}" in result.stdout
     assert (sweep / "compare.csv").is_file()
+    _check_run_summaries(result.stdout, run_dirs, cwd=Path.cwd())
+
+
+def _check_run_summaries(stdout: str, run_dirs: list[Path], cwd: Path) -> None:
+    """Each job ends with its summary: "job k/2 done", the test metrics, and paths and
+    commands that work as printed; the console has a plain line per epoch (not a terminal),
+    and train.log holds what the console showed."""
+    lines = stdout.splitlines()
+    assert [line for line in lines if line.startswith("job ")] == ["job 1/2 done", "job 2/2 done"]
+    assert sum(line.startswith("epoch 2: train/acc") for line in lines) == 2
+    printed = [line.split(": ", 1)[1] for line in lines if line.startswith("run directory: ")]
+    assert sorted((cwd / p).resolve() for p in printed) == [p.resolve() for p in run_dirs]
+    for line in (line.strip() for line in lines if " ckpt=" in line):
+        script, ckpt = line.split()[0], line.split(" ckpt=")[1].split()[0]
+        assert (cwd / script).is_file() and (cwd / ckpt).is_dir(), line
+    for run_dir in run_dirs:
+        log = (run_dir / "train.log").read_text()
+        assert "epoch 2: train/acc" in log and "GPU available" in log and "run done" in log
+        assert "Tip" not in log

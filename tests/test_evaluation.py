@@ -199,10 +199,10 @@ def test_fracture_eval_missing_checkpoint_is_one_line(tmp_path):
 
 
 def test_the_printed_summary_survives_undefined_metrics():
-    from fracture.evaluation.cli import _summary
+    from fracture.evaluation.summary import metrics_summary
 
     metrics = {"threshold": {"value": 0.4, "policy": "youden"}, "test/acc": 0.9}
     metrics |= {"test/acc_ci": [0.8, 0.95], "test/auroc": None, "test/auroc_ci": [None, None]}
-    lines = _summary(metrics, "test").splitlines()
+    lines = metrics_summary(metrics, "test").splitlines()
     assert lines[0] == "test: threshold 0.400 (youden)"
     assert "  acc: 0.900 [0.800, 0.950]" in lines and "  auroc: -" in lines

@@ -17,6 +17,7 @@ from fracture.errors import ConfigError, DataError, FractureError
 from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
+from fracture.evaluation.summary import metrics_summary
 from fracture.inference.predictor import EnsembleLogits, Predictor, load_predictor, write_ensemble
 from fracture.run_files import CONFIG_FILE, write_metrics
 
@@ -115,20 +116,8 @@ def main(cfg: DictConfig) -> None:
         metrics = evaluate_checkpoint(cfg, out_dir)
     except FractureError as error:
         raise SystemExit(f"fracture-eval: error: {error}") from None
-    print(_summary(metrics, cfg.split))
+    print(metrics_summary(metrics, cfg.split))
     print(f"wrote metrics.json, predictions.csv and figures to {out_dir}")
-
-
-def _summary(metrics: dict, split: str) -> str:
-    """The threshold and the headline metrics with their intervals; "-" where undefined."""
-    threshold = metrics["threshold"]
-    lines = [f"{split}: threshold {threshold['value']:.3f} ({threshold['policy']})"]
-    for name in ("acc", "balanced_acc", "recall", "specificity", "auroc", "auprc"):
-        low, high = metrics.get(f"{split}/{name}_ci") or (None, None)
-        interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-        value = metrics.get(f"{split}/{name}")
-        lines.append(f"  {name}: {'-' if value is None else f'{value:.3f}'}{interval}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
