@@ -43,13 +43,23 @@ def _parser() -> argparse.ArgumentParser:
         description="Generate synthetic long-bone radiographs into ROOT/{train,val,test}/"
         "{fractured,not_fractured}/, or reuse them if ROOT already holds the same set.",
     )
-    parser.add_argument("root", type=Path, metavar="ROOT")
-    for name in ("seed", "size", "train", "val", "test"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
-    for name in ("fractured_fraction", "subtle_fraction"):
+    parser.add_argument("root", type=Path, metavar="ROOT", help="the dataset folder to write")
+    for name, kind, about in _OPTIONS:
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, type=float, default=getattr(defaults, name))
+        default = getattr(defaults, name)
+        parser.add_argument(flag, type=kind, default=default, help=f"{about} (default {default})")
     return parser
+
+
+_OPTIONS = [
+    ("seed", int, "seed of every random draw: the same seed gives the same images"),
+    ("size", int, "image side in pixels"),
+    ("train", int, "training images, both classes together"),
+    ("val", int, "validation images"),
+    ("test", int, "test images"),
+    ("fractured_fraction", float, "share of each split that shows a fracture"),
+    ("subtle_fraction", float, "share of the fractures drawn as thin, low-contrast hairlines"),
+]
 
 
 def _summary(counts: dict) -> str:

@@ -1,0 +1,49 @@
+"""The console scripts' help: fast (no torch import), with descriptions, defaults and only
+real choices."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fracture.console import COMMANDS, help_text
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_describes_settings_with_defaults(name):
+    command = COMMANDS[name]
+    text = help_text(command)
+    assert text.startswith(f"{command.script}: {command.about}")
+    assert "ckpt: ???" in text or name == "train"
+    settings = text.split("Settings")[1]
+    assert "#" in settings and "defaults:" not in settings and "hydra:" not in settings
+
+
+def test_train_help_lists_groups_without_private_bases():
+    text = help_text(COMMANDS["train"])
+    groups = _group_lines(text)
+    assert groups["data"].split(", ")[-1] == "synthetic*"
+    assert "_common" not in text
+    assert groups["experiment"] == "finetune, frozen, frozen_features (none by default)"
+    assert "seed: 42" in text and "# seeds torch" in text
+
+
+def _group_lines(text: str) -> dict[str, str]:
+    block = text.split("Config groups (group=choice; * the default):\n")[1].split("\n\n")[0]
+    return dict(line.strip().split(": ", 1) for line in block.splitlines())
+
+
+@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job", "experiment=finetune"]])
+def test_help_and_inspection_flags_never_import_torch(flags):
+    probe = (
+        "import sys; sys.argv = ['fracture-train', *sys.argv[1:]]\n"
+        "from fracture.console import train; train()\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *flags], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.rstrip().endswith("torch imported: False")
+    assert ("fracture-train:" in result.stdout) == (flags == ["--help"])
+    assert ("name: finetune" in result.stdout) == (flags != ["--help"])
