@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing import ProcessRaisedException
@@ -189,9 +189,15 @@ def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(hparams, metrics=results)
-        else:
+        else:  # MLflow, W&B, CSV: the run's final numbers as metrics of its last step
             logger.log_hyperparams(hparams)
+            logger.log_metrics(results, step=trainer.global_step)
         logger.save()
+        logger.finalize("success")
+        if isinstance(logger, WandbLogger):
+            # Lightning leaves the W&B run open; a second train() in this process (a notebook,
+            # the tests) would otherwise log into it.
+            logger.experiment.finish()
 
 
 def main() -> float | None:
