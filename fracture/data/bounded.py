@@ -76,6 +76,12 @@ class BoundedWorker:
             raise RuntimeError(value)
         return value
 
+    def kill(self) -> None:
+        """Kill the process from another thread; the thread in :meth:`call` sees a crash."""
+        process = self._process
+        if process is not None:
+            process.kill()
+
     def close(self) -> None:
         """Kill the process (a running call with it); the next call starts a new one."""
         if self._process is not None:
