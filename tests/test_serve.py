@@ -286,6 +286,17 @@ def test_the_images_of_one_request_share_the_pixel_budget(make_client, radiograp
     assert_error(response, 413, "square.png: too many pixels", "share it: 0 pixels were left")
 
 
+def test_uploads_from_another_origin_are_refused(client, radiographs, tmp_path):
+    # A multipart POST is a CORS simple request: any page in a local browser could send it.
+    path = formats.write_png8(tmp_path, radiographs[0])
+    own = client.post(PREDICT, files=upload(path), headers={"Origin": "http://testserver"})
+    assert own.status_code == 200
+    for origin in ("http://evil.example", "http://testserver:3000", "null"):
+        response = client.post(PREDICT, files=upload(path), headers={"Origin": origin})
+        assert_error(response, 403, f"cross-origin upload refused: Origin {origin}")
+    assert client.get("/api/v1/health", headers={"Origin": "http://evil.example"}).is_success
+
+
 def test_a_request_without_files_or_with_bad_parameters_is_422(client, radiographs, tmp_path):
     assert_error(client.post(PREDICT), 422, "files", "Field required", "multipart/form-data")
     path = formats.write_png8(tmp_path, radiographs[0])
