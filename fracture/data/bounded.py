@@ -9,19 +9,24 @@ becomes :class:`DecodeTimeout`; a crashed decoder (a segfault, the OOM killer) b
 
 Workers are forked: they start in milliseconds with everything already imported, and a
 test's monkeypatch reaches them. A process is long-lived, so a call costs one round trip
-through a pipe, not a process start.
+through a pipe, not a process start. It dies with the thread that started it (Linux), so a
+stuck decode does not outlive a killed tool.
 """
 
+import ctypes
 import os
+import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from multiprocessing import get_context
+from contextlib import suppress
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
-from time import monotonic
 
 from fracture.errors import UnreadableImage
 
 TIMEOUT_REASON = "decoding took longer than"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class DecodeTimeout(UnreadableImage):
@@ -40,7 +45,7 @@ class BoundedWorker:
 
     def __init__(self, timeout_s: float):
         self.timeout_s = timeout_s
-        self._process = None
+        self._pid: int | None = None
         self.connection: Connection | None = None
 
     def call(self, path, function: Callable, *args):
@@ -57,18 +62,21 @@ class BoundedWorker:
 
     def send(self, function: Callable, *args) -> None:
         """Start ``function(*args)``; :meth:`receive` gets its result."""
-        if self._process is None or not self._process.is_alive():
+        if self._pid is None:
             self._start()
-        self.connection.send((function, args))
+        try:
+            self.connection.send((function, args))
+        except OSError:  # it died while idle (the OOM killer): once more with a new one
+            self.close()
+            self._start()
+            self.connection.send((function, args))
 
     def receive(self, path):
         """The result of the call :meth:`send` started; raises as :meth:`call` does."""
         try:
             kind, value = self.connection.recv()
         except (EOFError, OSError):
-            self._process.join(1)  # it has closed its end: it is exiting or gone
-            code = self._process.exitcode
-            self.close()
+            code = self._reap()
             raise UnreadableImage(path, f"the decoder crashed (exit code {code})") from None
         if kind == "unreadable":
             raise UnreadableImage(path, value)
@@ -78,42 +86,72 @@ class BoundedWorker:
 
     def kill(self) -> None:
         """Kill the process from another thread; the thread in :meth:`call` sees a crash."""
-        process = self._process
-        if process is not None:
-            process.kill()
+        pid = self._pid
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Kill the process (a running call with it); the next call starts a new one."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.join()
-            self.connection.close()
-        self._process = self.connection = None
+        self.kill()
+        self._reap()
+
+    def _reap(self) -> int | None:
+        """Wait for the process to end (killing it after a second) and forget it."""
+        pid, connection = self._pid, self.connection
+        self._pid = self.connection = None
+        if pid is None:
+            return None
+        connection.close()
+        for _ in range(100):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     def _start(self) -> None:
-        ours, theirs = get_context("fork").Pipe()
-        self._process = get_context("fork").Process(
-            target=_serve, args=(theirs,), daemon=True, name="fracture-decode"
-        )
-        self._process.start()
+        # os.fork, not multiprocessing: DataLoader workers are daemonic processes, which
+        # multiprocessing forbids to have children.
+        ours, theirs = Pipe()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _serve(theirs)  # never returns
         theirs.close()
-        self.connection = ours
+        self._pid, self.connection = pid, ours
 
 
 def _serve(connection: Connection) -> None:
     """The worker's loop: run each call, send back its result or why it failed."""
-    while True:
-        try:
-            function, args = connection.recv()
-        except EOFError:  # the parent went away
-            os._exit(0)
-        try:
-            answer = ("ok", function(*args))
-        except UnreadableImage as error:
-            answer = ("unreadable", error.reason)
-        except Exception as error:  # a bug, not a bad file: the caller raises it
-            answer = ("error", f"{type(error).__name__}: {error}")
-        connection.send(answer)
+    try:
+        _as_a_worker()
+        while True:
+            try:
+                function, args = connection.recv()
+            except EOFError:  # the parent closed its end, or went away
+                break
+            connection.send(_answer(function, args))
+    finally:
+        os._exit(0)  # never fall back into the forked parent's code
+
+
+def _as_a_worker() -> None:
+    # The parent's handlers (uvicorn's, pytest's) are not ours: Ctrl-C and SIGTERM end us.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with suppress(OSError, AttributeError):  # Linux: die with the thread that forked us
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _answer(function: Callable, args: tuple) -> tuple[str, object]:
+    try:
+        return "ok", function(*args)
+    except UnreadableImage as error:
+        return "unreadable", error.reason
+    except Exception as error:  # a bug, not a bad file: the caller raises it
+        return "error", f"{type(error).__name__}: {error}"
 
 
 def bounded_map(
@@ -145,19 +183,19 @@ def _dispatch(function, pending: deque, pool: list, busy: dict, timeout_s: float
     for worker in idle[: len(pending)]:
         index, item = pending.popleft()
         worker.send(function, item)
-        busy[worker.connection] = (worker, index, item, monotonic() + timeout_s)
+        busy[worker.connection] = (worker, index, item, time.monotonic() + timeout_s)
 
 
 def _collect(busy: dict, failed: Callable) -> Iterator[tuple[int, object]]:
     """Wait for the first result or deadline; yield what finished, fail what is late."""
     first_deadline = min(deadline for *_, deadline in busy.values())
-    ready = set(wait(list(busy), timeout=max(0.0, first_deadline - monotonic())))
+    ready = set(wait(list(busy), timeout=max(0.0, first_deadline - time.monotonic())))
     for connection in list(busy):
         worker, index, item, deadline = busy[connection]
         if connection in ready:
             del busy[connection]
             yield index, _result(worker, item, failed)
-        elif deadline <= monotonic():
+        elif deadline <= time.monotonic():
             del busy[connection]
             worker.close()
             yield index, failed(item, f"{TIMEOUT_REASON} {worker.timeout_s:g} s")
