@@ -130,16 +130,23 @@ def test_unreadable_inputs_are_reported_and_the_rest_predicted(trained, tiny_roo
     assert len(readable) == 4 and all(0 <= float(r["probability"]) <= 1 for r in readable)
 
 
-@pytest.mark.parametrize("precheck", [True, False])
+# num_workers=1: DataLoader workers are daemonic, and still start their decoding process.
+@pytest.mark.parametrize(("precheck", "workers"), [(True, 0), (False, 0), (False, 1)])
 def test_a_hanging_dicom_is_unreadable_within_the_deadline(
-    trained, tiny_root, tmp_path, monkeypatch, precheck
+    trained, tiny_root, tmp_path, monkeypatch, precheck, workers
 ):
     folder = tmp_path / "new"
     shutil.copytree(tiny_root / "test" / "fractured", folder)
     formats.write_jp2_dicom_with_zero_box(folder, np.zeros((32, 48), np.uint8))
     if not precheck:  # pydicom then loops for ever: only the deadline ends it
         monkeypatch.setattr(decode_module, "_check_encapsulated_frame", lambda path, ds: None)
-    cfg = config("predict", f"ckpt={trained}", f"inputs={folder}", "decode_timeout_s=1")
+    cfg = config(
+        "predict",
+        f"ckpt={trained}",
+        f"inputs={folder}",
+        "decode_timeout_s=1",
+        f"num_workers={workers}",
+    )
     run_prediction(cfg, tmp_path / "out")
     by_name = {Path(r["path"]).name: r for r in rows(tmp_path / "out" / "predictions.csv")}
     assert by_name.pop("zero_box.dcm")["error"] == (
