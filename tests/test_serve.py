@@ -167,7 +167,13 @@ def test_model_and_health_describe_the_loaded_checkpoint(client, predictor):
     assert model["preprocessing"] == predictor.preprocessing.to_dict()
     assert model["threshold"] == predictor.threshold != 0.5  # youden, not the default
     assert model["class_names"] == ["not_fractured", "fractured"]
-    assert model["limits"] == {"max_upload_mb": 20, "max_files": 16, "max_pixels": 100_000_000}
+    assert model["limits"] == {
+        "max_upload_mb": 20,
+        "max_files": 16,
+        "max_pixels": 100_000_000,
+        "decode_timeout_s": 30,
+        "body_timeout_s": 60,
+    }
     assert (model["explain_method"], model["device"]) == ("gradcam", "cpu")
     assert client.get("/api/v1/health").json() == {"status": "ok", "model_loaded": True}
 
@@ -176,7 +182,7 @@ def test_openapi_documents_responses_and_errors(client):
     schema = client.get("/openapi.json").json()
     assert {"/api/v1/predict", "/api/v1/model", "/api/v1/health"} <= set(schema["paths"])
     responses = schema["paths"]["/api/v1/predict"]["post"]["responses"]
-    assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+    assert {"200", "400", "403", "408", "413", "415", "422", "503"} <= set(responses)
     assert "Prediction" in schema["components"]["schemas"]
 
 
