@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 import fracture.data.decode as decode_module
+from fracture.audit.report import audit_splits
 from fracture.data.bounded import BoundedWorker, DecodeTimeout, bounded_map
+from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.inspection import inspect_files
+from fracture.data.samples import Sample
 from fracture.errors import UnreadableImage
 from tests import formats
 
@@ -85,3 +88,14 @@ def test_the_real_zero_box_dicom_is_refused_before_the_decoder(tmp_path, good_pn
     facts = inspect_files([path, good_png], None, timeout_s=DEADLINE_S)
     assert facts[0].error == "corrupt JPEG 2000 data: a box of length 0 at byte 12"
     assert facts[1].readable
+
+
+def test_the_audit_reports_the_hanging_file_and_audits_the_rest(hanging_dicom, good_png):
+    splits = {"train": [Sample(hanging_dicom, 1), Sample(good_png, 0)]}
+    report, prints, _ = audit_splits(
+        splits, None, DEFAULT_MAX_PIXELS, progress=False, timeout_s=DEADLINE_S
+    )
+    assert report["unreadable"] == [
+        {"path": str(hanging_dicom), "split": "train", "reason": "decoding took longer than 1 s"}
+    ]
+    assert [p.path for p in prints] == [str(good_png)]
