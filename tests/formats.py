@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import (
     UID,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
+    JPEG2000Lossless,
     JPEGBaseline8Bit,
     generate_uid,
 )
@@ -98,6 +100,48 @@ def write_truncated_jpeg(directory, arr: np.ndarray, name: str = "truncated.jpg"
 
 def write_truncated_png(directory, arr: np.ndarray, name: str = "truncated.png") -> Path:
     return _truncate(_save(Image.fromarray(arr.astype(np.uint8), "L"), directory, name))
+
+
+def write_jpeg_claiming(
+    directory, arr: np.ndarray, width: int, height: int, name: str = "padded.jpg"
+) -> Path:
+    """A baseline JPEG of ``arr`` whose frame header claims ``width`` x ``height``."""
+    path = _save(Image.fromarray(arr.astype(np.uint8), "L"), directory, name, quality=90)
+    data = path.read_bytes()
+    sof = data.index(b"\xff\xc0") + 5  # marker, length (2), precision (1), then height, width
+    path.write_bytes(data[:sof] + struct.pack(">HH", height, width) + data[sof + 4 :])
+    return path
+
+
+def write_half_jpeg_with_end_marker(
+    directory, arr: np.ndarray, progressive: bool = False, name: str = "half.jpg"
+) -> Path:
+    """The first half of a JPEG, then an end-of-image marker, as if it were complete."""
+    image = Image.fromarray(arr.astype(np.uint8), "L")
+    path = _save(image, directory, name, quality=90, progressive=progressive)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    return path
+
+
+def write_pillow_format(directory, fmt: str, name: str) -> Path:
+    """A small valid image in a format Pillow reads but README does not list (TGA, EPS...)."""
+    mode = "1" if fmt == "XBM" else "L"
+    return _save(Image.new(mode, (10, 10)), directory, name, format=fmt)
+
+
+def write_jp2_dicom_with_zero_box(directory, arr: np.ndarray, name: str = "zero_box.dcm") -> Path:
+    """A JPEG 2000 DICOM whose frame is wrapped in JP2 boxes, one of them of length 0.
+
+    pydicom 3's ``get_j2k_parameters`` adds the box length to its offset and never
+    advances: decoding this file without a pre-check loops for ever.
+    """
+    path = write_dicom(directory, arr, transfer_syntax=JPEG2000Lossless, name=name)
+    ds = dcmread(path)
+    codestream = get_frame(ds.PixelData, 0, number_of_frames=1)
+    boxes = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x00ftyp"
+    ds.PixelData = encapsulate([boxes + codestream])
+    return _save_dicom(ds, directory, name)
 
 
 def write_zero_byte(directory, name: str = "empty.png") -> Path:

@@ -218,6 +218,61 @@ def test_truncated_files_fail_instead_of_being_padded(tmp_path, writer):
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
+def test_jpeg_claiming_more_pixels_than_its_data_fails(tmp_path):
+    # A 128 px JPEG whose header claims 9000 x 9000: libjpeg would fill it with grey.
+    path = formats.write_jpeg_claiming(tmp_path, gray8((128, 128)), 9000, 9000)
+    assert reason(path).startswith("truncated image data")
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_claiming_more_blocks_than_its_bytes_can_code_fails(tmp_path, progressive):
+    # Every 8 x 8 block costs at least a bit: 5 KB cannot code 2000 x 2000 pixels.
+    image = Image.fromarray(gray8((64, 64)))
+    path = tmp_path / "small.jpg"
+    image.save(path, quality=90, progressive=progressive)
+    data = path.read_bytes()
+    sof = data.index(b"\xff\xc2" if progressive else b"\xff\xc0") + 5
+    path.write_bytes(data[:sof] + (2000).to_bytes(2, "big") * 2 + data[sof + 4 :])
+    assert reason(path).startswith("truncated image data: ")
+
+
+def test_half_a_jpeg_with_an_end_marker_fails(tmp_path):
+    path = formats.write_half_jpeg_with_end_marker(tmp_path, gray8((128, 128)))
+    assert reason(path) == "truncated image data"
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_strict_jpeg_decoding_keeps_complete_files_exact(tmp_path, progressive, subsampling):
+    rgb = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    path = tmp_path / "colour.jpg"
+    Image.fromarray(rgb).save(path, progressive=progressive, subsampling=subsampling)
+    with Image.open(path) as reference:  # Pillow's own decoding of the untouched file
+        expected = np.asarray(reference.convert("L"))
+    np.testing.assert_array_equal(pixels(path), expected)
+
+
+@pytest.mark.parametrize("fmt", ["TGA", "PCX", "SGI", "XBM", "EPS", "PPM"])
+def test_formats_outside_the_readme_list_are_unsupported(tmp_path, fmt):
+    path = formats.write_pillow_format(tmp_path, fmt, f"image.{fmt.lower()}")
+    assert reason(path).startswith(f"unsupported format {fmt}: convert it to one of PNG, JPEG")
+
+
+def test_one_bit_png_becomes_0_and_255_without_an_rgb_copy(tmp_path, monkeypatch):
+    bits = RNG.integers(0, 2, SHAPE, dtype=np.uint8).astype(bool)
+    path = tmp_path / "bits.png"
+    Image.fromarray(bits).save(path)
+    converted = []
+    original = Image.Image.convert
+    monkeypatch.setattr(
+        Image.Image,
+        "convert",
+        lambda im, mode=None, *a, **k: converted.append(mode) or original(im, mode, *a, **k),
+    )
+    np.testing.assert_array_equal(pixels(path), np.where(bits, 255, 0))
+    assert "RGB" not in converted  # 4 bytes per pixel: 400 MB for a 100 Mpx bitmap
+
+
 def test_refuses_to_run_when_truncated_loading_was_switched_on(tmp_path, monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     assert "LOAD_TRUNCATED_IMAGES" in reason(formats.write_png8(tmp_path, gray8()))
@@ -363,6 +418,21 @@ def test_dicom_too_many_pixels(tmp_path, dicom12):
 def test_dicom_without_pixel_data(tmp_path, dicom12):
     path = formats.write_dicom(tmp_path, dicom12, with_pixels=False)
     assert reason(path) == "DICOM without pixel data"
+
+
+def test_jp2_box_of_length_zero_is_refused_before_pydicom_parses_it(tmp_path):
+    path = formats.write_jp2_dicom_with_zero_box(tmp_path, gray8(DICOM_SHAPE))
+    assert reason(path) == "corrupt JPEG 2000 data: a box of length 0 at byte 12"
+
+
+def test_jp2_boxes_past_the_end_or_without_a_codestream_are_refused():
+    from fracture.data.structure import jp2_box_problem
+
+    signature = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+    assert "runs past the end" in jp2_box_problem(signature + b"\x00\x00\x01\x00ftyp")
+    assert "no codestream box" in jp2_box_problem(signature + b"\x00\x00\x00\x08ftyp")
+    assert jp2_box_problem(signature + b"\x00\x00\x00\x08ftyp\x00\x00\x00\x00jp2c") is None
+    assert jp2_box_problem(b"\xff\x4f\xff\x51") is None  # a raw codestream has no boxes
 
 
 @pytest.mark.parametrize("syntax", [uid.ExplicitVRLittleEndian, uid.RLELossless])

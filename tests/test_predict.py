@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import fracture.data.decode as decode_module
 from fracture.data.decode import read_radiograph
 from fracture.errors import DataError
 from fracture.evaluation.cli import evaluate_checkpoint
@@ -22,6 +24,7 @@ from fracture.inference.predict import predict_paths
 from fracture.inference.predict_cli import run_prediction
 from fracture.inference.predictor import load_predictor
 from fracture.train import train
+from tests import formats
 from tests.conftest import CONF_DIR, tiny_config
 
 
@@ -125,6 +128,33 @@ def test_unreadable_inputs_are_reported_and_the_rest_predicted(trained, tiny_roo
     assert by_name["broken.png"]["error"] and by_name["missing.png"]["error"]
     readable = [r for r in by_name.values() if not r["error"]]
     assert len(readable) == 4 and all(0 <= float(r["probability"]) <= 1 for r in readable)
+
+
+# num_workers=1: DataLoader workers are daemonic, and still start their decoding process.
+@pytest.mark.parametrize(("precheck", "workers"), [(True, 0), (False, 0), (False, 1)])
+def test_a_hanging_dicom_is_unreadable_within_the_deadline(
+    trained, tiny_root, tmp_path, monkeypatch, precheck, workers
+):
+    folder = tmp_path / "new"
+    shutil.copytree(tiny_root / "test" / "fractured", folder)
+    formats.write_jp2_dicom_with_zero_box(folder, np.zeros((32, 48), np.uint8))
+    if not precheck:  # pydicom then loops for ever: only the deadline ends it
+        monkeypatch.setattr(decode_module, "_check_encapsulated_frame", lambda path, ds: None)
+    cfg = config(
+        "predict",
+        f"ckpt={trained}",
+        f"inputs={folder}",
+        "decode_timeout_s=1",
+        f"num_workers={workers}",
+    )
+    run_prediction(cfg, tmp_path / "out")
+    by_name = {Path(r["path"]).name: r for r in rows(tmp_path / "out" / "predictions.csv")}
+    assert by_name.pop("zero_box.dcm")["error"] == (
+        "corrupt JPEG 2000 data: a box of length 0 at byte 12"
+        if precheck
+        else "decoding took longer than 1 s"
+    )
+    assert len(by_name) == 4 and all(0 <= float(r["probability"]) <= 1 for r in by_name.values())
 
 
 def test_members_with_different_preprocessing_are_refused(trained, tmp_path):

@@ -20,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from pydicom import uid
 
+import fracture.data.decode as decode_module
 from fracture.data.decode import decode
 from fracture.errors import ConfigError, UnreadableImage
 from fracture.inference.overlays import overlay_images
@@ -166,7 +167,13 @@ def test_model_and_health_describe_the_loaded_checkpoint(client, predictor):
     assert model["preprocessing"] == predictor.preprocessing.to_dict()
     assert model["threshold"] == predictor.threshold != 0.5  # youden, not the default
     assert model["class_names"] == ["not_fractured", "fractured"]
-    assert model["limits"] == {"max_upload_mb": 20, "max_files": 16, "max_pixels": 100_000_000}
+    assert model["limits"] == {
+        "max_upload_mb": 20,
+        "max_files": 16,
+        "max_pixels": 100_000_000,
+        "decode_timeout_s": 30,
+        "body_timeout_s": 60,
+    }
     assert (model["explain_method"], model["device"]) == ("gradcam", "cpu")
     assert client.get("/api/v1/health").json() == {"status": "ok", "model_loaded": True}
 
@@ -175,7 +182,7 @@ def test_openapi_documents_responses_and_errors(client):
     schema = client.get("/openapi.json").json()
     assert {"/api/v1/predict", "/api/v1/model", "/api/v1/health"} <= set(schema["paths"])
     responses = schema["paths"]["/api/v1/predict"]["post"]["responses"]
-    assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+    assert {"200", "400", "403", "408", "413", "415", "422", "503"} <= set(responses)
     assert "Prediction" in schema["components"]["schemas"]
 
 
@@ -233,8 +240,28 @@ def test_too_many_files_are_refused(make_client, radiographs, tmp_path):
         (lambda d, a: formats.write_zero_byte(d), 422, "zero bytes"),
         (lambda d, a: formats.write_huge_png_header(d, 30000, 30000), 413, "too many pixels"),
         (lambda d, a: formats.write_png8(d, np.zeros((1, 400_000)), "s.png"), 413, "resizing"),
+        (lambda d, a: formats.write_half_jpeg_with_end_marker(d, a), 422, "truncated image data"),
+        (lambda d, a: formats.write_jpeg_claiming(d, a, 9000, 9000), 422, "truncated image data"),
+        (lambda d, a: formats.write_pillow_format(d, "TGA", "x.tga"), 415, "unsupported format"),
+        (
+            lambda d, a: formats.write_jp2_dicom_with_zero_box(d, a[:32, :48]),
+            422,
+            "corrupt JPEG 2000 data: a box of length 0",
+        ),
     ],
-    ids=["text", "mpeg-dicom", "truncated-png", "truncated-dicom", "empty", "bomb", "strip"],
+    ids=[
+        "text",
+        "mpeg-dicom",
+        "truncated-png",
+        "truncated-dicom",
+        "empty",
+        "bomb",
+        "strip",
+        "half-jpeg",
+        "padded-jpeg",
+        "tga",
+        "jp2-zero-box",
+    ],
 )
 def test_bad_images_are_refused_naming_the_file_and_the_reason(
     client, radiographs, tmp_path, write, status, reason
@@ -243,6 +270,37 @@ def test_bad_images_are_refused_naming_the_file_and_the_reason(
     good = formats.write_png8(tmp_path, radiographs[0], "good.png")
     # One bad file fails the whole request, whichever place it has.
     assert_error(post(client, good, bad), status, f"{bad.name}: ", reason)
+
+
+def test_a_hanging_decode_is_422_at_the_deadline_and_the_next_image_is_predicted(
+    make_client, radiographs, tmp_path, monkeypatch
+):
+    # Without its pre-check pydicom loops for ever on this file; the deadline must end it.
+    monkeypatch.setattr(decode_module, "_check_encapsulated_frame", lambda path, ds: None)
+    client = make_client("threads=1", "decode_timeout_s=1")
+    hanging = formats.write_jp2_dicom_with_zero_box(tmp_path, radiographs[0][:32, :48])
+    good = formats.write_png8(tmp_path, radiographs[0], "good.png")
+    assert_error(post(client, hanging), 422, "zero_box.dcm: decoding took longer than 1 s")
+    assert post(client, good).status_code == 200  # the same (only) thread, a fresh process
+
+
+def test_the_images_of_one_request_share_the_pixel_budget(make_client, radiographs, tmp_path):
+    path = formats.write_png8(tmp_path, np.zeros((64, 64), np.uint8), "square.png")
+    client = make_client(f"max_pixels={2 * 64 * 64}")
+    assert post(client, path, path).status_code == 200
+    response = post(client, path, path, path)
+    assert_error(response, 413, "square.png: too many pixels", "share it: 0 pixels were left")
+
+
+def test_uploads_from_another_origin_are_refused(client, radiographs, tmp_path):
+    # A multipart POST is a CORS simple request: any page in a local browser could send it.
+    path = formats.write_png8(tmp_path, radiographs[0])
+    own = client.post(PREDICT, files=upload(path), headers={"Origin": "http://testserver"})
+    assert own.status_code == 200
+    for origin in ("http://evil.example", "http://testserver:3000", "null"):
+        response = client.post(PREDICT, files=upload(path), headers={"Origin": origin})
+        assert_error(response, 403, f"cross-origin upload refused: Origin {origin}")
+    assert client.get("/api/v1/health", headers={"Origin": "http://evil.example"}).is_success
 
 
 def test_a_request_without_files_or_with_bad_parameters_is_422(client, radiographs, tmp_path):

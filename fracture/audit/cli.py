@@ -114,7 +114,7 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
     max_pixels = args.max_pixels or data.max_pixels
     cache_dir = args.cache_dir or data.cache_dir
     report, prints, duplicates = audit_splits(
-        splits, cache_dir, max_pixels, args.workers, not args.no_progress
+        splits, cache_dir, max_pixels, args.workers, not args.no_progress, data.decode_timeout_s
     )
     report = {"source": repr(source), **report}
     if args.write_clean_manifest:

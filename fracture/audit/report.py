@@ -29,7 +29,7 @@ from fracture.audit.duplicates import (
 )
 from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
 from fracture.data.facts import FileFacts
-from fracture.data.inspection import inspect_files
+from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S, inspect_files
 from fracture.data.samples import Sample
 from fracture.labels import CLASS_NAMES
 
@@ -42,6 +42,7 @@ def audit_splits(
     max_pixels: int,
     workers: int | None = None,
     progress: bool = True,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
 ) -> tuple[dict, list[Fingerprint], DuplicateReport]:
     """Inspect every file of ``splits`` and build the audit report.
 
@@ -51,7 +52,8 @@ def audit_splits(
     """
     started = time.perf_counter()
     listed = [(split, sample) for split, samples in splits.items() for sample in samples]
-    facts = inspect_files([s.path for _, s in listed], cache_dir, max_pixels, workers, progress)
+    paths = [s.path for _, s in listed]
+    facts = inspect_files(paths, cache_dir, max_pixels, workers, progress, timeout_s)
     rows = list(zip(listed, facts, strict=True))
     prints = [_fingerprint(split, s, f) for (split, s), f in rows if f.readable]
     duplicates = find_duplicates(prints)

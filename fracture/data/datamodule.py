@@ -15,7 +15,7 @@ from fracture.data.balance import check_balance, class_weights, sample_weights
 from fracture.data.dataset import RadiographDataset
 from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.features import feature_loader
-from fracture.data.inspection import inspect_files
+from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S, inspect_files
 from fracture.data.pixel_cache import PixelCache
 from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from fracture.data.samples import Sample
@@ -47,6 +47,8 @@ class FractureDataModule(L.LightningDataModule):
         balance: ``none``, ``sampler`` (draw both classes equally often) or ``loss_weights``
             (inverse-frequency class weights in the loss).
         max_pixels: Files with more pixels are refused as possible decompression bombs.
+        decode_timeout_s: Deadline for decoding one file during inspection; a file that
+            takes longer is excluded as unreadable.
         cache_dir: Where file inspections (and decoded pixels) are cached; ``None`` inspects
             and decodes every run afresh.
         pixel_cache: Decode and resize each file once into ``cache_dir`` (see
@@ -73,6 +75,7 @@ class FractureDataModule(L.LightningDataModule):
         std: tuple[float, ...] = IMAGENET_STD,
         balance: str = "none",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
         cache_dir: str | Path | None = None,
         pixel_cache: bool = True,
         prefetch_factor: int = 4,
@@ -92,6 +95,7 @@ class FractureDataModule(L.LightningDataModule):
         self.augment = augment
         self.balance = check_balance(balance)
         self.max_pixels = max_pixels
+        self.decode_timeout_s = decode_timeout_s
         self.cache_dir = cache_dir
         self.pixel_cache = (
             PixelCache(cache_dir, resize_size, max_pixels)
@@ -130,7 +134,9 @@ class FractureDataModule(L.LightningDataModule):
 
     def _inspect(self, splits: dict[str, list[Sample]]) -> dict:
         paths = [sample.path for samples in splits.values() for sample in samples]
-        facts = inspect_files(paths, self.cache_dir, self.max_pixels)
+        facts = inspect_files(
+            paths, self.cache_dir, self.max_pixels, timeout_s=self.decode_timeout_s
+        )
         return dict(zip(paths, facts, strict=True))
 
     def _report_excluded(self) -> None:

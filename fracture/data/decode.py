@@ -1,9 +1,13 @@
 """Read any radiograph file into one convention: an 8-bit grayscale PIL image (mode "L").
 
 The format is found from the content, never the extension: DICOM by the ``DICM`` magic at
-byte 128, everything else by Pillow. The FULL pixel data is decoded, so truncated files fail
-instead of being padded (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` must stay False; decoding
-refuses to run if something else set it). Every failure raises
+byte 128, everything else by Pillow, limited to the plugins of ``PILLOW_FORMATS`` (others are
+"unsupported format ..."). The FULL pixel data is decoded, so truncated files fail instead of
+being padded (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` must stay False; decoding refuses to
+run if something else set it); JPEGs are held to it too, though libjpeg only warns (see
+``fracture.data.structure``), and JPEG 2000 frames in DICOM have their boxes checked before
+pydicom walks them. Decoding has no deadline of its own: callers that decode untrusted files
+run it in ``fracture.data.bounded``. Every failure raises
 :class:`fracture.errors.UnreadableImage` with a short reason for the audit report.
 
 Pixel conventions (``out`` is the uint8 result, rounding is half up):
@@ -46,6 +50,7 @@ is not thread-safe; decoding runs in worker processes, or in ``fracture-serve`` 
 inference threads, where the worst case is a warning shown or hidden in the wrong thread.
 """
 
+import io
 import re
 import stat
 import warnings
@@ -55,8 +60,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pydicom import dcmread
+from pydicom.encaps import get_frame
 from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut, get_decoder, pixel_array
+from pydicom.uid import JPEG2000TransferSyntaxes
 
+from fracture.data.structure import jp2_box_problem, jpeg_size_problem, strict_jpeg_bytes
 from fracture.errors import UnreadableImage
 
 # Room for the largest genuine radiographs (stitched long-leg or spine images reach tens of
@@ -68,6 +76,10 @@ _DICOM_GRAY = ("MONOCHROME1", "MONOCHROME2")
 _DICOM_RGB = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 _PIXEL_DATA_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _ALPHA_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+# The Pillow plugins README promises, and no others: EPS would run Ghostscript, and formats
+# nobody scans X-rays into (TGA, PCX, SGI, XBM, ...) only widen what untrusted bytes reach.
+# (Pillow's JPEG plugin also opens MPO, the multi-picture JPEG some cameras write.)
+PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP")
 
 
 @dataclass(frozen=True)
@@ -214,18 +226,43 @@ def _decode_pillow(path: Path, max_pixels: int) -> Decoded:
 
 
 def _open_with_pillow(path: Path, max_pixels: int) -> Decoded:
-    with Image.open(path) as source:
+    with Image.open(path, formats=PILLOW_FORMATS) as source:
         _check_pixels(path, source.width, source.height, max_pixels)
-        # exif_transpose loads the full first frame and returns an independent copy.
-        image = _to_gray(ImageOps.exif_transpose(source))
-        return Decoded(image, source.format, source.mode, source.width, source.height)
+        if source.format == "JPEG":
+            return _decode_jpeg_strictly(path, source)
+        return _decoded(source, source)
+
+
+def _decoded(source: Image.Image, pixels: Image.Image) -> Decoded:
+    # exif_transpose loads the full first frame and returns an independent copy.
+    image = _to_gray(ImageOps.exif_transpose(pixels))
+    return Decoded(image, source.format, source.mode, source.width, source.height)
+
+
+def _decode_jpeg_strictly(path, source: Image.Image) -> Decoded:
+    """A JPEG whose data cannot fill its declared size fails instead of turning grey."""
+    data = _read_all(path)
+    problem = jpeg_size_problem(data, source.width, source.height, source.layer)
+    if problem:
+        raise UnreadableImage(path, problem)
+    if source.info.get("progressive"):
+        return _decoded(source, source)
+    with Image.open(io.BytesIO(strict_jpeg_bytes(data)), formats=["JPEG"]) as strict:
+        return _decoded(source, strict)
+
+
+def _read_all(path) -> bytes:
+    if _is_stream(path):
+        path.seek(0)
+        return path.read()
+    return Path(path).read_bytes()
 
 
 def _pillow_reason(path: Path, error: Exception, max_pixels: int) -> str:
     if isinstance(error, Image.DecompressionBombError):
         return _pillow_bomb_reason(error, max_pixels)
     if isinstance(error, UnidentifiedImageError):
-        return _unknown_content_reason(path)
+        return _unsupported_format_reason(path) or _unknown_content_reason(path)
     if isinstance(error, OSError) and error.errno is not None:
         return f"cannot read: {error.strerror}"
     if "truncated" in str(error).lower():
@@ -246,6 +283,19 @@ def _pillow_bomb_reason(error: Exception, max_pixels: int) -> str:
     return f"too many pixels: {count} > Pillow's limit {limit:,} (2 x PIL.Image.MAX_IMAGE_PIXELS)"
 
 
+def _unsupported_format_reason(path) -> str | None:
+    """Names a format Pillow knows but we do not decode; only its header is read."""
+    if _is_stream(path):
+        path.seek(0)
+    try:
+        with Image.open(path) as image:
+            found = image.format
+    except Exception:  # not any image format at all
+        return None
+    supported = ", ".join([*PILLOW_FORMATS, "DICOM"])
+    return f"unsupported format {found}: convert it to one of {supported}"
+
+
 def _unknown_content_reason(path: Path) -> str:
     head = _peek(path, 0, 2)
     # A preamble-less DICOM dataset starts with a group 0002 or 0008 tag (little endian).
@@ -257,6 +307,8 @@ def _unknown_content_reason(path: Path) -> str:
 def _to_gray(image: Image.Image) -> Image.Image:
     if image.mode == "L":
         return image
+    if image.mode == "1":  # straight to 0/255: via RGB a 100 Mpx bitmap would take 400 MB
+        return image.convert("L")
     if image.mode == "F":
         return Image.fromarray(_stretch(np.asarray(image)))
     if image.mode.startswith("I"):
@@ -309,6 +361,7 @@ def _decode_dicom(path: Path, max_pixels: int) -> Decoded:
         rows, columns, photometric = _dicom_geometry(path, ds)
         _check_pixels(path, columns, rows, max_pixels)
         _check_transfer_syntax(path, ds)
+        _check_encapsulated_frame(path, ds)
         pixels = _dicom_to_uint8(path, _first_frame(path, ds), ds, photometric)
     return Decoded(Image.fromarray(pixels), "DICOM", photometric, columns, rows)
 
@@ -362,6 +415,21 @@ def _check_transfer_syntax(path: Path, ds) -> None:
     if not decoder.is_available:
         plugins = "; or ".join(decoder.missing_dependencies) or "a pydicom decoding plugin"
         raise UnreadableImage(path, f"unsupported DICOM transfer syntax {label}: install {plugins}")
+
+
+def _check_encapsulated_frame(path: Path, ds) -> None:
+    # pydicom parses a JPEG 2000 frame's boxes itself, before any decoder, and never returns
+    # from a box of length 0.
+    if ds.file_meta.TransferSyntaxUID not in JPEG2000TransferSyntaxes:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        frame = get_frame(ds.PixelData, 0, number_of_frames=frames)
+    except Exception as error:  # broken fragment items
+        raise UnreadableImage(path, _dicom_reason("corrupt DICOM pixel data", error)) from error
+    problem = jp2_box_problem(frame)
+    if problem:
+        raise UnreadableImage(path, problem)
 
 
 def _dicom_to_uint8(path: Path, frame: np.ndarray, ds, photometric: str) -> np.ndarray:

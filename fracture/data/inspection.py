@@ -3,24 +3,27 @@ perceptual hashes, format, pixel mode and size.
 
 Training uses the facts to exclude unreadable files before the first epoch; the audit uses
 them for its report. Both share one cache, keyed by the file's absolute path, size and
-modification time, so a file that changes is inspected again and nothing else is.
+modification time, so a file that changes is inspected again and nothing else is. Files are
+decoded in worker processes under a deadline (``fracture.data.bounded``): a file that hangs
+its decoder is "unreadable: decoding took longer than N s", and is not cached (a busy
+machine may be the reason), while the rest goes on.
 """
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from fracture.audit.hashing import content_hash, perceptual_hashes
+from fracture.data.bounded import TIMEOUT_REASON, bounded_map
 from fracture.data.decode import DEFAULT_MAX_PIXELS, decode
 from fracture.data.facts import FactsCache, FileFacts
 from fracture.errors import UnreadableImage
 
-# Below this many files to inspect, worker processes cost more to start than they save.
-_POOL_THRESHOLD = 64
+# The default deadline when none is given (the configs set data.decode_timeout_s).
+DEFAULT_DECODE_TIMEOUT_S = 30.0
 
 
 def inspect_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> FileFacts:
@@ -33,7 +36,7 @@ def inspect_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> File
     try:
         decoded = decode(path, max_pixels)
     except UnreadableImage as error:
-        return FileFacts(path, size, content_hash(path), error=error.reason)
+        return _unreadable(path, error.reason)
     phash, *variants = perceptual_hashes(decoded.image)
     return FileFacts(
         path,
@@ -48,12 +51,20 @@ def inspect_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> File
     )
 
 
+def _unreadable(path: str, reason: str) -> FileFacts:
+    try:
+        return FileFacts(path, os.stat(path).st_size, content_hash(path), error=reason)
+    except OSError:  # gone since it was listed
+        return FileFacts(path, error=reason)
+
+
 def inspect_files(
     paths: Sequence[str | Path],
     cache_dir: str | Path | None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
     progress: bool = True,
+    timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
 ) -> list[FileFacts]:
     """Facts for every path, in order; only new or changed files are decoded.
 
@@ -63,32 +74,28 @@ def inspect_files(
         max_pixels: Decompression-bomb limit (part of the cache key).
         workers: Processes for the files not in the cache; default: the usable cores.
         progress: Show a progress bar.
+        timeout_s: Deadline for one file; a later file is unreadable.
     """
     cache = FactsCache(cache_dir, max_pixels) if cache_dir is not None else None
     keys = [str(Path(p).resolve()) for p in paths]
     known = cache.lookup(keys) if cache else {}
     missing = [key for key in dict.fromkeys(keys) if key not in known]
-    fresh = _inspect_many(missing, max_pixels, workers, progress)
+    fresh = _inspect_many(missing, max_pixels, workers, progress, timeout_s)
     if cache:
-        cache.store(fresh)
+        cache.store([f for f in fresh if not (f.error or "").startswith(TIMEOUT_REASON)])
     found = {**known, **{facts.path: facts for facts in fresh}}
     return [found[key] for key in keys]
 
 
-def _inspect_many(paths: list[str], max_pixels: int, workers, progress: bool) -> list[FileFacts]:
+def _inspect_many(paths: list[str], max_pixels: int, workers, progress, timeout_s: float):
     workers = workers or len(os.sched_getaffinity(0))
+    results: list[FileFacts | None] = [None] * len(paths)
+    inspect = partial(inspect_file, max_pixels=max_pixels)
     bar = tqdm(
         total=len(paths), desc="inspecting images", unit="img", disable=not progress or not paths
     )
     with bar:
-        if workers <= 1 or len(paths) < _POOL_THRESHOLD:
-            return [_step(bar, inspect_file(path, max_pixels)) for path in paths]
-        # fork: workers inherit the imported modules instead of re-importing torch.
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            results = pool.map(inspect_file, paths, [max_pixels] * len(paths), chunksize=16)
-            return [_step(bar, facts) for facts in results]
-
-
-def _step(bar: tqdm, facts: FileFacts) -> FileFacts:
-    bar.update()
-    return facts
+        for index, facts in bounded_map(inspect, paths, timeout_s, workers, _unreadable):
+            results[index] = facts
+            bar.update()
+    return results

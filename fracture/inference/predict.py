@@ -1,6 +1,7 @@
 """Batch prediction: image files → P(fractured) and decisions, unreadable files reported."""
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
+from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S
 from fracture.errors import UnreadableImage
 from fracture.inference.predictor import Predictor
 from fracture.labels import CLASS_NAMES
@@ -30,21 +33,39 @@ class ImagePrediction:
 
 
 class _InputImages(Dataset):
-    """Decoded, preprocessed images; a failure becomes a reason instead of an exception."""
+    """Decoded, preprocessed images; a failure becomes a reason instead of an exception.
 
-    def __init__(self, paths: Sequence[Path], transform, max_pixels: int):
+    Files are decoded in a worker process under ``timeout_s`` (``fracture.data.bounded``),
+    one per loading process: each DataLoader worker starts its own.
+    """
+
+    def __init__(self, paths: Sequence[Path], transform, max_pixels: int, timeout_s: float):
         self.paths, self.transform, self.max_pixels = list(paths), transform, max_pixels
+        self.timeout_s = timeout_s
+        self._decoder, self._owner = None, None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        path = self.paths[index]
         try:
-            image = self.transform(read_radiograph(self.paths[index], self.max_pixels))
+            image = self.transform(
+                self._worker().call(path, read_radiograph, path, self.max_pixels)
+            )
         except (UnreadableImage, OSError) as error:
             reason = getattr(error, "reason", None) or f"cannot read: {error.strerror or error}"
             return torch.zeros(0), index, reason
         return image, index, ""
+
+    def _worker(self) -> BoundedWorker:
+        if self._owner != os.getpid():  # a forked DataLoader worker must not share its parent's
+            self._decoder, self._owner = BoundedWorker(self.timeout_s), os.getpid()
+        return self._decoder
+
+    def close(self) -> None:
+        if self._decoder is not None and self._owner == os.getpid():
+            self._decoder.close()
 
 
 def _collate(batch):
@@ -64,23 +85,29 @@ def predict_paths(
     num_workers: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool = True,
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
 ) -> list[ImagePrediction]:
     """Predict every path in order; unreadable inputs keep their place with the reason.
 
     Args:
         tta: Also predict the horizontally flipped image and average the probabilities.
+        decode_timeout_s: Deadline for decoding one file; a later one is unreadable.
     """
     results = [ImagePrediction(Path(p)) for p in paths]
-    dataset = _InputImages(paths, predictor.preprocessing.eval_transform(), max_pixels)
+    transform = predictor.preprocessing.eval_transform()
+    dataset = _InputImages(paths, transform, max_pixels, decode_timeout_s)
     loader = DataLoader(dataset, batch_size, num_workers=num_workers, collate_fn=_collate)
     model = predictor.model.to(device).eval()
-    for images, indices, failed in tqdm(
-        loader, desc="predicting", unit="batch", disable=not progress
-    ):
-        for index, reason in failed:
-            results[index].error = reason
-        if indices:
-            _fill(results, indices, member_probabilities(model, images.to(device), tta))
+    try:
+        for images, indices, failed in tqdm(
+            loader, desc="predicting", unit="batch", disable=not progress
+        ):
+            for index, reason in failed:
+                results[index].error = reason
+            if indices:
+                _fill(results, indices, member_probabilities(model, images.to(device), tta))
+    finally:
+        dataset.close()
     return results
 
 

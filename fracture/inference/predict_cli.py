@@ -30,7 +30,14 @@ def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )
     results = predict_paths(
-        predictor, paths, cfg.batch_size, cfg.tta, device, cfg.num_workers, cfg.max_pixels
+        predictor,
+        paths,
+        cfg.batch_size,
+        cfg.tta,
+        device,
+        cfg.num_workers,
+        cfg.max_pixels,
+        decode_timeout_s=cfg.decode_timeout_s,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.explain:  # first: the CSV then lists each overlay

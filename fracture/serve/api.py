@@ -66,6 +66,8 @@ async def model(runner: Runner) -> ModelInfo:
             max_upload_mb=settings.max_upload_mb,
             max_files=settings.max_files,
             max_pixels=settings.max_pixels,
+            decode_timeout_s=settings.decode_timeout_s,
+            body_timeout_s=settings.body_timeout_s,
         ),
     )
 

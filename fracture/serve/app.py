@@ -16,6 +16,7 @@ from starlette.formparsers import MultiPartParser
 from fracture import __version__
 from fracture.inference.predictor import Predictor
 from fracture.serve import api
+from fracture.serve.admission import UploadAdmission
 from fracture.serve.body_limit import BodyLimit
 from fracture.serve.http_errors import install_error_handlers
 from fracture.serve.pool import InferencePool
@@ -62,7 +63,11 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     # so parts up to the upload limit stay in memory (a process-wide Starlette setting).
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
     app.state.runner = ModelRunner(predictor, settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
+    )
+    # Added last, so it runs first: an upload over the limit is refused before anything else.
+    app.add_middleware(UploadAdmission, max_uploads=settings.max_uploads)
     install_error_handlers(app, settings.max_files)
     app.include_router(api.router, prefix=API_PREFIX)
     app.add_api_route("/", _page, include_in_schema=False)
@@ -82,6 +87,7 @@ def _inference_threads(settings: ServeSettings):
         try:
             yield
         finally:
+            app.state.runner.stop_decoders()  # a stuck decode must not hold up the exit
             app.state.pool.shutdown()
 
     return lifespan

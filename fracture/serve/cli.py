@@ -1,6 +1,8 @@
 """``fracture-serve ckpt=<checkpoint | run dir | ensemble.json | [a,b]> [host=...] [port=...]``:
 the web page and JSON API of one model, under uvicorn."""
 
+from functools import partial
+
 import hydra
 import uvicorn
 from fastapi import FastAPI
@@ -10,7 +12,12 @@ from fracture.config import CONF_DIR
 from fracture.errors import FractureError
 from fracture.inference.predictor import load_predictor
 from fracture.serve.app import create_app
+from fracture.serve.protocol import HeaderTimeoutProtocol
 from fracture.serve.settings import ServeSettings
+
+# On SIGTERM or Ctrl-C, requests in progress get this long to finish; then they are cancelled
+# and the decoding processes killed, so a stuck request cannot keep the server alive.
+SHUTDOWN_GRACE_S = 3
 
 
 def build_app(cfg: DictConfig) -> FastAPI:
@@ -18,6 +25,23 @@ def build_app(cfg: DictConfig) -> FastAPI:
     settings = ServeSettings.from_config(cfg)
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else str(cfg.ckpt)
     return create_app(load_predictor(ckpt), settings)
+
+
+def uvicorn_config(app: FastAPI, cfg: DictConfig) -> uvicorn.Config:
+    """How uvicorn serves ``app``: address, proxy trust, and the timeouts of slow clients."""
+    settings = app.state.runner.settings
+    return uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        root_path=cfg.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=cfg.forwarded_allow_ips,
+        log_level=cfg.log_level,
+        # No limit_concurrency: UploadAdmission limits uploads (JSON 503), not the page.
+        http=partial(HeaderTimeoutProtocol, header_timeout_s=settings.header_timeout_s),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="serve")
@@ -29,18 +53,7 @@ def main(cfg: DictConfig) -> None:
         raise SystemExit(f"fracture-serve: error: {error}") from None
     runner = app.state.runner
     print(f"fracture-serve: {runner.name} on {runner.device}, sha256 {runner.predictor.digest}")
-    uvicorn.run(
-        app,
-        host=cfg.host,
-        port=cfg.port,
-        root_path=cfg.root_path,
-        proxy_headers=True,
-        forwarded_allow_ips=cfg.forwarded_allow_ips,
-        log_level=cfg.log_level,
-        # Requests beyond the inference queue (plus a few for the page and health checks)
-        # get a 503 before their uploads are read into memory.
-        limit_concurrency=runner.settings.threads + runner.settings.queue_size + 8,
-    )
+    uvicorn.Server(uvicorn_config(app, cfg)).run()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Every error as JSON ``{"detail": "<one line>"}``, under the status code that says what kind.
 
 413: too large (body, file count, pixels); 415: not an image, or a format we cannot decode;
-422: a corrupt or empty file, a missing field or a bad parameter; 503: the queue is full.
+422: a corrupt or empty file, a decode past its deadline, a missing field or a bad parameter;
+503: the queue is full (``fracture.serve.admission`` answers 403 and 503 before the body is
+read, ``fracture.serve.body_limit`` 408 and 413 while it is).
 """
 
 from fastapi import FastAPI, Request
@@ -21,10 +23,13 @@ ERROR_RESPONSES = {
     code: {"model": ErrorDetail, "description": description}
     for code, description in {
         400: "Malformed multipart body",
-        413: "Body over max_upload_mb, more than max_files files, or an image over max_pixels",
+        403: "An upload sent by a browser page of another origin",
+        408: "Body not received in full within body_timeout_s",
+        413: "Body over max_upload_mb, more than max_files files, or images over max_pixels "
+        "(all of one request together)",
         415: "Not an image, or a format or DICOM encoding that cannot be decoded",
-        422: "Corrupt or empty image, no file, or a bad parameter",
-        503: "Every inference thread busy and the queue full; retry after Retry-After seconds",
+        422: "Corrupt or empty image, decoding over decode_timeout_s, no file, or a bad parameter",
+        503: "threads + queue_size uploads already in progress; retry after Retry-After seconds",
     }.items()
 }
 

@@ -47,5 +47,6 @@ class InferencePool:
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
-        """Drop waiting calls and wait for running ones to finish."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Drop waiting calls without waiting for running ones: a server must stop even when
+        a call is stuck (decoding is killed by its owner; a model call ends by itself)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,4 +1,10 @@
-"""What an inference thread does with one request: decode, check, predict, explain."""
+"""What an inference thread does with one request: decode, check, predict, explain.
+
+Uploads are decoded in a worker process per inference thread (``fracture.data.bounded``),
+killed at ``decode_timeout_s``: a file that hangs its decoder costs its request a 422, not
+the thread. The images of one request share one ``max_pixels`` budget, so sixteen large
+files cost what one may.
+"""
 
 import base64
 import io
@@ -9,6 +15,7 @@ from time import perf_counter
 import torch
 from PIL import Image
 
+from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
@@ -56,6 +63,8 @@ class ModelRunner:
         # Grad-CAM hooks the shared model, and its hooks would record another thread's forward
         # pass too: model calls take turns, while decoding and preprocessing overlap.
         self._model_lock = threading.Lock()
+        self._local = threading.local()  # each inference thread's decoding process
+        self._decoders: list[BoundedWorker] = []
 
     def predict(self, uploads: list[Upload], explain: bool) -> list[Prediction]:
         """One prediction per upload, in order.
@@ -68,20 +77,40 @@ class ModelRunner:
             UploadRejected: For the first file that cannot be used; nothing is predicted then.
         """
         # Every file first: one bad file fails the request before any model time is spent.
-        prepared = [self._prepare(upload) for upload in uploads]
+        budget, prepared = self.settings.max_pixels, []
+        for upload in uploads:
+            image, decode_ms = self._prepare(upload, budget)
+            budget -= image.width * image.height
+            prepared.append((self._transform(image), decode_ms))
         return [
             self._predict(upload.filename, image, decode_ms, explain)
             for upload, (image, decode_ms) in zip(uploads, prepared, strict=True)
         ]
 
-    def _prepare(self, upload: Upload) -> tuple[torch.Tensor, float]:
+    def stop_decoders(self) -> None:
+        """Kill every decoding process; a thread waiting on one gets its upload refused."""
+        for decoder in list(self._decoders):
+            decoder.kill()
+
+    def _decoder(self) -> BoundedWorker:
+        if not hasattr(self._local, "decoder"):
+            self._local.decoder = BoundedWorker(self.settings.decode_timeout_s)
+            self._decoders.append(self._local.decoder)
+        return self._local.decoder
+
+    def _prepare(self, upload: Upload, budget: int) -> tuple[Image.Image, float]:
         start = perf_counter()
         try:
-            image = read_radiograph(io.BytesIO(upload.data), self.settings.max_pixels)
+            image = self._decoder().call(upload.filename, _decode_upload, upload.data, budget)
         except UnreadableImage as error:
-            raise UploadRejected(upload.filename, error.reason) from None
+            raise UploadRejected(upload.filename, self._reason(error.reason, budget)) from None
         self._check_resized_pixels(upload.filename, image)
-        return self._transform(image), _ms_since(start)
+        return image, _ms_since(start)
+
+    def _reason(self, reason: str, budget: int) -> str:
+        if not reason.startswith("too many pixels") or budget == self.settings.max_pixels:
+            return reason
+        return f"{reason} (the images of one request share it: {budget:,} pixels were left)"
 
     def _check_resized_pixels(self, filename: str, image: Image.Image) -> None:
         # The resize scales the shortest side to resize_size: a 1 x 20000 strip passes the
@@ -135,6 +164,11 @@ class ModelRunner:
             timing=timing,
             overlay=overlay,
         )
+
+
+def _decode_upload(data: bytes, max_pixels: int) -> Image.Image:
+    """Runs in the decoding process: the upload's bytes to the grayscale image."""
+    return read_radiograph(io.BytesIO(data), max_pixels)
 
 
 def _model_name(backbones: list[str]) -> str:

@@ -42,7 +42,11 @@ class Limits(BaseModel):
 
     max_upload_mb: float = Field(description="Largest request body in MiB, all files together")
     max_files: int = Field(description="Most images in one request")
-    max_pixels: int = Field(description="Largest image (width x height) that is decoded")
+    max_pixels: int = Field(
+        description="Most pixels (width x height) decoded per request, all its images together"
+    )
+    decode_timeout_s: float = Field(description="Deadline for decoding one image (else 422)")
+    body_timeout_s: float = Field(description="Deadline for receiving the body (else 408)")
 
 
 class ModelInfo(BaseModel):

@@ -18,7 +18,12 @@ class ServeSettings:
         max_upload_mb: Largest request body in MiB, all files of one request together.
         max_files: Most images in one request.
         max_pixels: Largest image (width x height) decoded, or resized for the model; larger
-            ones are refused as possible decompression bombs.
+            ones are refused as possible decompression bombs. The images of one request
+            share it.
+        decode_timeout_s: Deadline for decoding one upload; a later one is refused (422).
+        body_timeout_s: Deadline for receiving a whole request body; a slower one is 408.
+        header_timeout_s: Deadline for a request's headers, from the connection (or the
+            previous response); a slower connection is closed.
         threads: Inference threads (each request's decoding overlaps; model calls take turns).
         queue_size: Requests that may wait for a free thread; one more is answered 503.
         explain_method: Grad-CAM variant for ``explain=true``, a key of ``METHODS``.
@@ -29,6 +34,9 @@ class ServeSettings:
     max_upload_mb: float
     max_files: int
     max_pixels: int
+    decode_timeout_s: float
+    body_timeout_s: float
+    header_timeout_s: float
     threads: int
     queue_size: int
     explain_method: str
@@ -36,7 +44,15 @@ class ServeSettings:
     device: str
 
     def __post_init__(self):
-        self._check_positive("max_upload_mb", "max_files", "max_pixels", "threads")
+        self._check_positive(
+            "max_upload_mb",
+            "max_files",
+            "max_pixels",
+            "decode_timeout_s",
+            "body_timeout_s",
+            "header_timeout_s",
+            "threads",
+        )
         if self.queue_size < 0:
             raise ConfigError(f"queue_size={self.queue_size} must be 0 or more")
         if self.explain_method not in METHODS:
@@ -59,6 +75,11 @@ class ServeSettings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
+
+    @property
+    def max_uploads(self) -> int:
+        """Predict requests admitted at once: running, waiting, or still sending their body."""
+        return self.threads + self.queue_size
 
     def torch_device(self) -> torch.device:
         """The device the model runs on; ``cuda`` without a GPU is a ConfigError."""
