@@ -57,13 +57,13 @@ def test_cached_eval_tensors_equal_freshly_decoded_ones(tmp_path, kind):
 
 
 def test_augmentation_of_cached_images_gives_model_sized_tensors(tmp_path):
-    from fracture.data import Augmentation
+    from tests.augmentation import shipped_augmentation
 
     path = WRITERS["png8_portrait"](tmp_path)
     cache = PixelCache(tmp_path / "cache", PREPROCESSING.resize_size)
-    train = Augmentation().transform(PREPROCESSING)
+    train = shipped_augmentation().transform(PREPROCESSING)
     assert _cached(cache, path, train).shape == (3, 40, 40)
-    uint8 = _cached(cache, path, Augmentation().transform(PREPROCESSING, uint8=True))
+    uint8 = _cached(cache, path, shipped_augmentation().transform(PREPROCESSING, uint8=True))
     assert (uint8.shape, uint8.dtype) == ((1, 40, 40), torch.uint8)
 
 

@@ -11,18 +11,20 @@ from fracture.data.preprocessing import Preprocessing
 class Augmentation:
     """Random geometry applied to training images only.
 
+    No defaults here: they live once, in ``conf/data/_common.yaml`` (``data.augment``).
+
     Args:
         crop_scale: Area range of ``RandomResizedCrop``; keep the lower bound high enough
             that a crop rarely cuts the fracture out of a *fractured* image.
         crop_ratio: Aspect-ratio range of the crop.
         hflip: Probability of a horizontal flip (left and right limbs look alike).
-        rotation: Maximum rotation in degrees, either way.
+        rotation: Maximum rotation in degrees, either way (bilinear; corners fill black).
     """
 
-    crop_scale: tuple[float, float] = (0.8, 1.0)
-    crop_ratio: tuple[float, float] = (0.9, 1.1)
-    hflip: float = 0.5
-    rotation: float = 10.0
+    crop_scale: tuple[float, float]
+    crop_ratio: tuple[float, float]
+    hflip: float
+    rotation: float
 
     def transform(self, preprocessing: Preprocessing, uint8: bool = False) -> v2.Compose:
         """The training pipeline: augmentation, then the same tensor convention as eval.
@@ -41,7 +43,8 @@ class Augmentation:
                     antialias=True,
                 ),
                 v2.RandomHorizontalFlip(self.hflip),
-                v2.RandomRotation(self.rotation),
+                # Bilinear: nearest-neighbour turns thin fracture lines into staircases.
+                v2.RandomRotation(self.rotation, interpolation=v2.InterpolationMode.BILINEAR),
                 *([] if uint8 else preprocessing.to_model_input()),
             ]
         )
