@@ -27,15 +27,21 @@ class Augmentation:
     rotation: float
 
     def transform(self, preprocessing: Preprocessing, uint8: bool = False) -> v2.Compose:
-        """The training pipeline: augmentation, then the same tensor convention as eval.
+        """The training pipeline: the fit's resize, augmentation, then the tensor convention
+        of eval.
+
+        The random crop takes its share of the fitted image: with ``fit=crop`` of the whole
+        image at ``resize_size`` (the centre crop of eval is one of its draws), with ``pad``
+        of the letterboxed square, with ``resize`` of the stretched one.
 
         Args:
-            preprocessing: Image size and normalisation.
+            preprocessing: Fit, image size and normalisation.
             uint8: Stop at the uint8 (1, H, W) crop, for ``data.normalize_on_device``.
         """
         return v2.Compose(
             [
                 v2.ToImage(),
+                preprocessing.fit_transform(),  # a no-op on a pixel cache entry
                 v2.RandomResizedCrop(
                     preprocessing.image_size,
                     scale=tuple(self.crop_scale),
