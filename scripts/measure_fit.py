@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> None:
 def _twins(seed: int, size: int):
     """Fractured and healthy renders of one random stream, and the fracture's (x, y).
 
-    Only the fracture's surroundings (within 0.08 x the side of where the line crosses the
+    Only the fracture's surroundings (within 0.03 x the side of where the line crosses the
     bone) keep the fractured pixels: a displaced distal part changes the whole far end of
     the bone, which would count as "in view" with the fracture line cropped away.
     """
     fractured = render_with_kind(np.random.default_rng(seed), size, True, 0.0)
     healthy = render_with_kind(np.random.default_rng(seed), size, False, 0.0)
     (x, y), (rows, cols) = fractured.center, np.indices(healthy.image.shape)
-    near = np.hypot(cols - x, rows - y) <= 0.08 * size
+    near = np.hypot(cols - x, rows - y) <= 0.03 * size
     return np.where(near, fractured.image, healthy.image), healthy.image, fractured.center
 
 

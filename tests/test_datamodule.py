@@ -98,6 +98,6 @@ def test_rotation_interpolates_bilinearly():
     stripes[:, :, ::4] = 255
     augment = Augmentation(crop_scale=(1, 1), crop_ratio=(1, 1), hflip=0, rotation=10)
     with seeded(3):
-        image = augment.transform(Preprocessing(image_size=32), uint8=True)(stripes)
+        image = augment.transform(Preprocessing(32, 32), uint8=True)(stripes)  # no resize
     inside = image[:, 8:24, 8:24]  # away from the black corners
     assert ((inside > 0) & (inside < 255)).float().mean() > 0.2
