@@ -28,6 +28,7 @@ from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
+from fracture.frozen_random import frozen_random_facts
 from fracture.logs import quiet_known_warnings, route_lightning_logs
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
@@ -58,6 +59,9 @@ def train(cfg: DictConfig) -> dict:
         rank_zero_only(write_config)(run_dir, cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    frozen_random = frozen_random_facts(cfg)
+    for warning in frozen_random["warnings"]:
+        rank_zero_only(log.warning)(warning)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     trainer = _build_trainer(cfg)
@@ -74,6 +78,7 @@ def train(cfg: DictConfig) -> dict:
     if cfg.get("test", True):
         metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir, step))
     metrics.update(_data_facts(datamodule))
+    metrics.update(frozen_random)
     if trainer.fast_dev_run:
         log.info("fast_dev_run: a check of the config, not a result; no metrics.json written")
         return metrics

@@ -8,12 +8,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fracture.callbacks.gradcam import TAG as GRADCAM_TAG
-from fracture.data import Augmentation, FractureDataModule
+from fracture.data import FractureDataModule
 from fracture.data import datamodule as datamodule_module
 from fracture.data.datamodule import MAX_AUTO_WORKERS, auto_num_workers
 from fracture.data.sources import SplitFolders
 from fracture.errors import ConfigError
 from fracture.train import train
+from tests.augmentation import shipped_augmentation
 
 
 def _datamodule(root, cache_dir=None, num_workers=0, **options) -> FractureDataModule:
@@ -23,7 +24,7 @@ def _datamodule(root, cache_dir=None, num_workers=0, **options) -> FractureDataM
         resize_size=36,
         batch_size=8,
         num_workers=num_workers,
-        augment=Augmentation(),
+        augment=shipped_augmentation(),
         cache_dir=cache_dir,
         **options,
     )

@@ -1,14 +1,18 @@
 """The DataModule's tensors: shape, dtype, ImageNet normalisation and labels."""
 
+from dataclasses import MISSING, fields
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from fracture.data import Augmentation, FractureDataModule
-from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from fracture.data.sampling import seeded
 from fracture.data.sources import SplitFolders
 from fracture.labels import FRACTURED
+from tests.augmentation import shipped_augmentation
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ def test_batches_are_normalised_three_channel_float(constant_root, split):
         resize_size=20,
         batch_size=4,
         num_workers=0,
-        augment=Augmentation(rotation=0),  # rotation would pad corners with black
+        augment=shipped_augmentation(rotation=0),  # rotation would pad corners with black
     )
     datamodule.setup("fit")
     images, labels = next(iter(getattr(datamodule, f"{split}_dataloader")()))
@@ -55,7 +59,7 @@ def test_train_augmentation_is_random_and_eval_is_not(tiny_root):
         image_size=32,
         resize_size=36,
         num_workers=0,
-        augment=Augmentation(),
+        augment=shipped_augmentation(),
     )
     datamodule.setup("fit")
     train_set = datamodule.train_dataloader().dataset
@@ -78,3 +82,22 @@ def test_generates_synthetic_set_on_first_use(tmp_path):
     datamodule.prepare_data()
     datamodule.setup("fit")
     assert [len(datamodule.samples[s]) for s in ("train", "val", "test")] == [4, 2, 2]
+
+
+def test_augmentation_defaults_live_only_in_the_yaml():
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(Augmentation))
+    assert shipped_augmentation() == Augmentation(
+        crop_scale=[0.7, 1.0], crop_ratio=[0.75, 1.333], hflip=0.5, rotation=10.0
+    )
+
+
+def test_rotation_interpolates_bilinearly():
+    # Whole-image crop, no flip: only the rotation changes pixels. Nearest-neighbour keeps
+    # the two input values; bilinear blends them along every rotated edge.
+    stripes = torch.zeros(1, 32, 32, dtype=torch.uint8)
+    stripes[:, :, ::4] = 255
+    augment = Augmentation(crop_scale=(1, 1), crop_ratio=(1, 1), hflip=0, rotation=10)
+    with seeded(3):
+        image = augment.transform(Preprocessing(32, 32), uint8=True)(stripes)  # no resize
+    inside = image[:, 8:24, 8:24]  # away from the black corners
+    assert ((inside > 0) & (inside < 255)).float().mean() > 0.2

@@ -16,7 +16,7 @@ import fracture.inference.export as export_module
 from fracture.data.decode import read_radiograph
 from fracture.errors import ConfigError, ExportError
 from fracture.inference import export_cli
-from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export
+from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export, recipe
 from fracture.inference.predictor import MeanProbability, load_predictor
 from fracture.train import train
 from tests.conftest import tiny_config
@@ -104,7 +104,8 @@ def test_sidecar_holds_what_preprocessing_and_deciding_need(predictor, onnx_dir,
     assert record["output"]["name"] == "probability" and record["output"]["shape"] == ["batch"]
     assert (record["format"], record["exporter"], record["opset"]) == ("onnx", "dynamo", 20)
     assert record["verification"]["max_abs_difference"] <= TOLERANCE
-    assert "centre crop" in record["preprocessing"] and record["fracture_version"]
+    assert record["fit"] == predictor.preprocessing.fit and record["fracture_version"]
+    assert record["preprocessing"] == recipe(record["fit"])
     # Fixed names only, nothing derived from the checkpoint's path, no temporary files.
     assert sorted(p.name for p in onnx_dir.iterdir()) == ["model.json", "model.onnx"]
 

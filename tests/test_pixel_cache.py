@@ -12,9 +12,15 @@ from fracture.data import pixel_cache as pixel_cache_module
 from fracture.data.decode import read_radiograph
 from fracture.data.pixel_cache import PixelCache
 from fracture.data.preprocessing import Preprocessing
+from fracture.data.sampling import seeded
 from tests import formats
 
 PREPROCESSING = Preprocessing(image_size=40, resize_size=48)
+
+
+def crop(resize_size: int) -> Preprocessing:
+    """The default fit: the cache holds the image with its shortest side at resize_size."""
+    return Preprocessing(image_size=resize_size, resize_size=resize_size)
 
 
 def _gradient(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -46,7 +52,7 @@ def _cached(cache: PixelCache, path, transform=None) -> torch.Tensor:
 @pytest.mark.parametrize("kind", WRITERS)
 def test_cached_eval_tensors_equal_freshly_decoded_ones(tmp_path, kind):
     path = WRITERS[kind](tmp_path)
-    cache = PixelCache(tmp_path / "cache", PREPROCESSING.resize_size)
+    cache = PixelCache(tmp_path / "cache", PREPROCESSING)
     built, reread = _cached(cache, path), _cached(cache, path)  # miss, then hit
     assert cache.entry(path).is_file()
     assert min(cache.load(path).shape) == PREPROCESSING.resize_size  # upsampled when smaller
@@ -57,13 +63,13 @@ def test_cached_eval_tensors_equal_freshly_decoded_ones(tmp_path, kind):
 
 
 def test_augmentation_of_cached_images_gives_model_sized_tensors(tmp_path):
-    from fracture.data import Augmentation
+    from tests.augmentation import shipped_augmentation
 
     path = WRITERS["png8_portrait"](tmp_path)
-    cache = PixelCache(tmp_path / "cache", PREPROCESSING.resize_size)
-    train = Augmentation().transform(PREPROCESSING)
+    cache = PixelCache(tmp_path / "cache", PREPROCESSING)
+    train = shipped_augmentation().transform(PREPROCESSING)
     assert _cached(cache, path, train).shape == (3, 40, 40)
-    uint8 = _cached(cache, path, Augmentation().transform(PREPROCESSING, uint8=True))
+    uint8 = _cached(cache, path, shipped_augmentation().transform(PREPROCESSING, uint8=True))
     assert (uint8.shape, uint8.dtype) == ((1, 40, 40), torch.uint8)
 
 
@@ -75,7 +81,7 @@ def test_a_modified_file_is_decoded_again(tmp_path, monkeypatch):
         lambda path, max_pixels: decoded.append(path) or read_radiograph(path, max_pixels),
     )
     path = formats.write_png8(tmp_path, _gradient(60, 60, seed=1), name="x.png")
-    cache = PixelCache(tmp_path / "cache", 48)
+    cache = PixelCache(tmp_path / "cache", crop(48))
     before = cache.load(path)
     cache.load(path)
     assert len(decoded) == 1  # the second load came from the cache
@@ -93,15 +99,15 @@ def test_a_modified_file_is_decoded_again(tmp_path, monkeypatch):
 
 def test_settings_are_part_of_the_key(tmp_path):
     path = formats.write_png8(tmp_path, _gradient(60, 60))
-    small, large = PixelCache(tmp_path / "c", 32), PixelCache(tmp_path / "c", 48)
+    small, large = PixelCache(tmp_path / "c", crop(32)), PixelCache(tmp_path / "c", crop(48))
     assert small.entry(path) != large.entry(path)
-    assert small.entry(path) != PixelCache(tmp_path / "c", 32, max_pixels=10**6).entry(path)
+    assert small.entry(path) != PixelCache(tmp_path / "c", crop(32), max_pixels=10**6).entry(path)
     assert min(small.load(path).shape) == 32 and min(large.load(path).shape) == 48
 
 
 def test_a_damaged_entry_is_rebuilt(tmp_path):
     path = formats.write_png8(tmp_path, _gradient(60, 60))
-    cache = PixelCache(tmp_path / "cache", 48)
+    cache = PixelCache(tmp_path / "cache", crop(48))
     expected = cache.load(path)
     entry = cache.entry(path)
     entry.write_bytes(entry.read_bytes()[:100])  # e.g. cut short by a crash
@@ -112,13 +118,13 @@ def test_a_damaged_entry_is_rebuilt(tmp_path):
 def test_an_unwritable_cache_still_loads_images(tmp_path):
     path = formats.write_png8(tmp_path, _gradient(60, 60))
     (tmp_path / "cache").write_text("a file where the cache folder should be")
-    cache = PixelCache(tmp_path / "cache", 48)
+    cache = PixelCache(tmp_path / "cache", crop(48))
     assert torch.equal(_cached(cache, path), _fresh(path))
 
 
 def _build(root, paths, start) -> None:
     start.wait()  # both builders begin together, so they race for the same entries
-    cache = PixelCache(root, 48)
+    cache = PixelCache(root, crop(48))
     for path in paths:
         cache.load(path)
 
@@ -139,6 +145,39 @@ def test_two_processes_building_one_cache_at_once(tmp_path):
     assert [builder.exitcode for builder in builders] == [0, 0]
     assert len(list(root.rglob("*.npy"))) == 50
     assert [p for p in root.rglob("*") if p.is_file() and p.suffix != ".npy"] == []
-    cache = PixelCache(root, 48)
+    cache = PixelCache(root, crop(48))
     for path in paths:
         assert torch.equal(_cached(cache, path), _fresh(path))
+
+
+@pytest.mark.parametrize("fit", ["pad", "resize"])
+@pytest.mark.parametrize("kind", ["png8_landscape", "png8_portrait", "smaller_than_resize_size"])
+def test_every_fit_gives_the_same_tensors_cached_and_fresh(tmp_path, fit, kind):
+    from tests.augmentation import shipped_augmentation
+
+    path = WRITERS[kind](tmp_path)
+    preprocessing = Preprocessing(image_size=40, resize_size=48, fit=fit)
+    cache = PixelCache(tmp_path / "cache", preprocessing)
+    assert cache.load(path).shape == (40, 40)  # the whole image, fitted to the square
+    assert cache.entry(path) != PixelCache(tmp_path / "cache", PREPROCESSING).entry(path)
+    evaluate = preprocessing.eval_transform()
+    assert torch.equal(_cached(cache, path, evaluate), _fresh(path, evaluate))
+    train = shipped_augmentation().transform(preprocessing)
+    with seeded(5):
+        fresh = _fresh(path, train)
+    with seeded(5):
+        assert torch.equal(_cached(cache, path, train), fresh)
+
+
+def test_fresh_training_crops_draw_from_the_cached_resize(tmp_path):
+    # fit=crop: a fresh image is resized like the cache entry before the random crop, so
+    # the pixel cache changes nothing that training sees.
+    from tests.augmentation import shipped_augmentation
+
+    path = WRITERS["png8_landscape"](tmp_path)
+    cache = PixelCache(tmp_path / "cache", PREPROCESSING)
+    train = shipped_augmentation().transform(PREPROCESSING)
+    with seeded(5):
+        fresh = _fresh(path, train)
+    with seeded(5):
+        assert torch.equal(_cached(cache, path, train), fresh)

@@ -39,6 +39,7 @@ def test_checkpoint_carries_preprocessing_and_class_names(tiny_cfg, tmp_path):
     meta = torch.load(path, weights_only=True)["fracture"]["preprocessing"]
     assert meta["class_names"] == ["not_fractured", "fractured"]
     assert (meta["image_size"], meta["resize_size"], meta["threshold"]) == (32, 32, 0.5)
+    assert meta["fit"] == "resize"  # data.fit of conf/data/_common.yaml
     model = FractureClassifier.load_from_checkpoint(path)  # no ImageNet fetch on reload
     assert model.preprocessing.image_size == 32
     assert model.preprocessing.class_names == ("not_fractured", "fractured")

@@ -126,7 +126,7 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
     examples = pick_examples([s for s in splits["train"] if str(s.path) in readable])
     if examples:
         augment = instantiate(data.augment) if data.augment else None
-        preprocessing = Preprocessing(data.image_size, data.resize_size)
+        preprocessing = Preprocessing(data.image_size, data.resize_size, fit=data.fit)
         figures["augmented_samples"] = augmented_samples_figure(
             examples, augment, preprocessing, max_pixels
         )

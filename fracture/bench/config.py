@@ -27,6 +27,7 @@ def bench_config(settings: BenchSettings, root: Path, scratch: Path, *overrides:
                 f"data.cache_dir={scratch / 'cache'}",  # fresh: the first epoch is cold
                 f"data.image_size={settings.image_size}",
                 f"data.resize_size={settings.resize_size}",
+                "data.fit=crop",  # what the ImageFolder baseline does: like for like
                 f"data.batch_size={settings.batch_size}",
                 f"data.num_workers={settings.workers}",
                 f"data.normalize_on_device={settings.normalize_on_device}",

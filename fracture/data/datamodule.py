@@ -37,7 +37,9 @@ class FractureDataModule(L.LightningDataModule):
         source: Where the samples come from (``fracture.data.sources``).
         root: The dataset folder, as configured (the source reads it; kept for reports).
         image_size: Side of the square model input.
-        resize_size: Shortest side before the eval centre crop.
+        resize_size: Shortest side before the eval centre crop (``fit="crop"``).
+        fit: ``"crop"``, ``"pad"`` or ``"resize"``: how an image becomes the model's square
+            (see :class:`~fracture.data.preprocessing.Preprocessing`).
         batch_size: Images per batch.
         num_workers: DataLoader worker processes per training process (0 loads in the main
             process), or ``"auto"``: see :func:`auto_num_workers`.
@@ -68,6 +70,7 @@ class FractureDataModule(L.LightningDataModule):
         root: str | Path | None = None,
         image_size: int = 224,
         resize_size: int = 256,
+        fit: str = "crop",
         batch_size: int = 32,
         num_workers: int | str = "auto",
         augment: Augmentation | None = None,
@@ -85,7 +88,9 @@ class FractureDataModule(L.LightningDataModule):
         super().__init__()
         self.source = source
         self.root = root
-        self.preprocessing = Preprocessing(image_size, resize_size, tuple(mean), tuple(std))
+        self.preprocessing = Preprocessing(
+            image_size, resize_size, tuple(mean), tuple(std), fit=fit
+        )
         self.batch_size = batch_size
         self.auto_workers = num_workers == "auto"
         self.num_workers = auto_num_workers() if self.auto_workers else _worker_count(num_workers)
@@ -98,7 +103,7 @@ class FractureDataModule(L.LightningDataModule):
         self.decode_timeout_s = decode_timeout_s
         self.cache_dir = cache_dir
         self.pixel_cache = (
-            PixelCache(cache_dir, resize_size, max_pixels)
+            PixelCache(cache_dir, self.preprocessing, max_pixels)
             if pixel_cache and cache_dir is not None
             else None
         )

@@ -1,12 +1,14 @@
 """Decoded, resized pixels on disk, so each file is decoded once, not once per epoch.
 
-An entry is the image as the eval transform sees it after ``Resize(resize_size)``: uint8
-(H, W), shortest side ``resize_size``, made by the very same torchvision resize. Eval
-tensors from the cache therefore equal freshly decoded ones exactly (a second ``Resize``
-to the same size returns its input unchanged), and augmentation crops the cached image.
+An entry is the image as the eval transform sees it after the fit's resize step
+(``Preprocessing.fit_transform``): uint8 (H, W); with ``data.fit=crop`` shortest side
+``resize_size``, with ``pad`` the letterboxed ``image_size`` square, with ``resize`` the
+stretched one, made by the very same transform. Eval tensors from the cache therefore equal
+freshly decoded ones exactly (the fit step returns its own output unchanged), and
+augmentation crops the cached image, as it crops a fresh one after the same step.
 
 Entries are named by a hash of the file's identity (absolute path, size, mtime) and of
-everything that shapes the pixels (``resize_size``, ``max_pixels``, the versions below).
+everything that shapes the pixels (the fit and its size, ``max_pixels``, the versions below).
 A changed file gets a new name and is decoded again; the stale entry is never read again
 and may be deleted by hand at any time, like the whole ``pixels`` folder.
 
@@ -28,6 +30,7 @@ import torchvision
 from torchvision.transforms import v2
 
 from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
+from fracture.data.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +39,28 @@ CACHE_VERSION = 1
 
 
 class PixelCache:
-    """Radiographs decoded and resized to the training resolution, cached as ``.npy`` files.
+    """Radiographs decoded and fitted to the training resolution, cached as ``.npy`` files.
 
     Args:
         root: The cache directory (``data.cache_dir``); entries go under ``root/pixels``.
-        resize_size: Shortest side of the cached image (the eval transform's resize).
+        preprocessing: Its fit's resize step (``fit_transform``) makes the cached image.
         max_pixels: Decompression-bomb limit of the decoder (see ``fracture.data.decode``).
     """
 
-    def __init__(self, root: str | Path, resize_size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self, root: str | Path, preprocessing: Preprocessing, max_pixels: int = DEFAULT_MAX_PIXELS
+    ):
         self.folder = Path(root).expanduser() / "pixels" / f"v{CACHE_VERSION}"
-        self.resize_size = resize_size
         self.max_pixels = max_pixels
-        # Same resampling as Preprocessing.eval_transform, so cached and fresh tensors agree.
-        self._resize = v2.Compose([v2.ToImage(), v2.Resize(resize_size, antialias=True)])
+        # The very step of Preprocessing.eval_transform, so cached and fresh tensors agree.
+        self._resize = v2.Compose([v2.ToImage(), preprocessing.fit_transform()])
         # The resize kernels live in torch and torchvision; another release may round else.
-        self._settings = f"{resize_size}|{max_pixels}|{torch.__version__}|{torchvision.__version__}"
+        versions = f"{torch.__version__}|{torchvision.__version__}"
+        self._settings = f"{preprocessing.fit_settings}|{max_pixels}|{versions}"
         self._write_failed = False
 
     def load(self, path: str | Path) -> np.ndarray:
-        """The image of ``path`` as uint8 (H, W) at ``resize_size``, decoded on a cache miss.
+        """The image of ``path`` as uint8 (H, W) after the fit's resize, decoded on a miss.
 
         Args:
             path: The image file.

@@ -12,6 +12,7 @@ depends neither on the number of ranks nor on DataLoader workers nor on a resume
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
@@ -63,8 +64,11 @@ class EpochSampler(DistributedSampler):
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     # One generator seed per (seed, epoch) pair; seed + epoch would give seed 1 / epoch 0
-    # the order of seed 0 / epoch 1.
-    return hash((seed, epoch)) % _SEED_LIMIT
+    # the order of seed 0 / epoch 1. NumPy's SeedSequence is a documented, stable hash of
+    # the pair (hash() is not: no Python version promises its values). It takes
+    # non-negative entries, hence the two's-complement view of a negative seed.
+    entropy = np.random.SeedSequence([seed % 2**64, epoch])
+    return int(entropy.generate_state(1, dtype=np.uint64)[0]) % _SEED_LIMIT
 
 
 @contextmanager

@@ -44,12 +44,25 @@ DEFAULT_OPSET = 20  # torch's default for the dynamo exporter; onnxruntime >= 1.
 TOLERANCE = 1e-4
 VERIFY_BATCH_SIZES = (1, 3)  # two sizes: a batch size frozen into the graph would fail one
 VERIFY_SEED = 0
-RECIPE = (
-    "decode to 8-bit grayscale (PIL mode L) -> resize the shortest side to resize_size "
-    "(bilinear, antialiased; the other side int(resize_size * long / short)) -> centre crop "
-    "image_size x image_size (offsets round((side - image_size) / 2)) -> divide by 255 "
-    "-> repeat to 3 channels -> (x - mean) / std per channel -> float32 (N, 3, S, S)"
-)
+# How an image file becomes the model input, for each data.fit (model.json "preprocessing").
+_FIT_RECIPES = {
+    "crop": "resize the shortest side to resize_size (bilinear, antialiased; the other side "
+    "int(resize_size * long / short)) -> centre crop image_size x image_size (offsets "
+    "round((side - image_size) / 2))",
+    "pad": "resize the longest side to image_size (bilinear, antialiased; the other side "
+    "max(1, image_size * short // long)) -> pad with black (0) to image_size x image_size, "
+    "the odd pixel on the left/top (offsets (side - image_size) // 2, negative)",
+    "resize": "resize to image_size x image_size (bilinear, antialiased; the aspect ratio "
+    "is not kept)",
+}
+
+
+def recipe(fit: str) -> str:
+    """The preprocessing of ``data.fit=fit`` in words, from the file to the model input."""
+    return (
+        f"decode to 8-bit grayscale (PIL mode L) -> {_FIT_RECIPES[fit]} -> divide by 255 "
+        "-> repeat to 3 channels -> (x - mean) / std per channel -> float32 (N, 3, S, S)"
+    )
 
 
 def export(
@@ -262,12 +275,13 @@ def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, diffe
         },
         "image_size": size,
         "resize_size": p.resize_size,
+        "fit": p.fit,
         "mean": list(p.mean),
         "std": list(p.std),
         "class_names": list(p.class_names),
         "threshold": p.threshold,
         "decision": "class_names[1] when probability >= threshold, else class_names[0]",
-        "preprocessing": RECIPE,
+        "preprocessing": recipe(p.fit),
         # Already applied inside the model; recorded to say which calibration it carries.
         "temperatures": predictor.model.temperatures.tolist(),
         "sources": [str(f.resolve()) for f in predictor.sources],

@@ -118,20 +118,28 @@ class FractureClassifier(L.LightningModule):
         self.metrics[_key(stage)].update(probabilities, labels)
         if _key(stage) in self.confusion:
             self.confusion[_key(stage)].update(probabilities, labels)
-        self._log_loss(stage, loss, len(labels))
+        self._log_loss(stage, loss, logits.detach(), labels)
         return loss
 
-    def _log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
+    def _log_loss(
+        self, stage: str, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
+    ) -> None:
         if stage == "train":
             # Every rank has as many training batches of the same size, so the mean over
             # ranks that sync_dist takes is the mean over all images.
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
             return
-        # Validation and test shares differ in size between ranks; a MeanMetric weighted by
-        # batch size gathers exact sums. (Lightning's sync_dist averages the per-rank image
-        # counts as integers, which skews the mean whenever the shares are uneven.)
+        # The split's loss is sum(w_i * l_i) / sum(w_i) over all its images (w_i = 1 without
+        # loss weights). A weighted cross_entropy is already divided by its batch's weight
+        # sum, so averaging those means depends on the batching; the MeanMetric instead sums
+        # w_i * l_i and w_i per image and gathers both sums exactly over ranks, whose shares
+        # differ in size. (Lightning's sync_dist would average per-rank means instead.)
+        per_image = F.cross_entropy(logits, labels, reduction="none")  # (N,)
+        weights = torch.ones_like(per_image)
+        if self.class_weights is not None:
+            weights = self.class_weights[labels]
         mean = self.losses[_key(stage)]
-        mean.update(loss.detach(), weight=batch_size)
+        mean.update(per_image, weight=weights)
         self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
 
     def on_train_epoch_start(self) -> None:

@@ -113,16 +113,16 @@ class ModelRunner:
         return f"{reason} (the images of one request share it: {budget:,} pixels were left)"
 
     def _check_resized_pixels(self, filename: str, image: Image.Image) -> None:
-        # The resize scales the shortest side to resize_size: a 1 x 20000 strip passes the
+        # fit=crop scales the shortest side to resize_size: a 1 x 20000 strip passes the
         # decoding limit but would grow to 256 x 5,120,000 before the centre crop.
-        short, long = sorted(image.size)
-        side, limit = self.predictor.preprocessing.resize_size, self.settings.max_pixels
-        resized = side * round(long * side / short)
-        if resized > limit:
+        preprocessing, limit = self.predictor.preprocessing, self.settings.max_pixels
+        width, height = preprocessing.fitted_size(*image.size)
+        if width * height > limit:
             raise UploadRejected(
                 filename,
                 f"too many pixels after resizing: {image.width}x{image.height} becomes "
-                f"{resized:,} pixels at resize_size={side} > max_pixels={limit:,}",
+                f"{width * height:,} pixels at resize_size={preprocessing.resize_size} "
+                f"> max_pixels={limit:,}",
             )
 
     def _predict(self, filename: str, image: torch.Tensor, decode_ms: float, explain: bool):
