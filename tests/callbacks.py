@@ -37,3 +37,12 @@ class SignalAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
             os.kill(os.getpid(), self.signum)
+
+
+class CollectiveOnRankZero(L.Callback):
+    """Rank 0 alone issues an all_reduce at the end of the first training epoch: a collective
+    that no other rank joins, as a rank-dependent callback would."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.global_rank == 0 and trainer.current_epoch == 0:
+            torch.distributed.all_reduce(torch.zeros(3, device=pl_module.device))
