@@ -27,6 +27,7 @@ from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
+from fracture.rank_failures import collective_timeout
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
@@ -261,7 +262,9 @@ def _spawned_rank_error(error: ProcessRaisedException) -> Exception:
     # A spawned DDP rank's exception reaches this process as the text of its traceback,
     # whose last line is "<module>.<Type>: <message>".
     name, _, message = str(error).strip().splitlines()[-1].partition(": ")
-    return FractureError(message) if name.startswith("fracture.errors.") else error
+    if name.startswith("fracture.errors."):
+        return FractureError(message)
+    return collective_timeout(error) or error
 
 
 def _failed(cfg: DictConfig, error: Exception) -> None:

@@ -39,10 +39,18 @@ class SignalAt(L.Callback):
             os.kill(os.getpid(), self.signum)
 
 
-class CollectiveOnRankZero(L.Callback):
-    """Rank 0 alone issues an all_reduce at the end of the first training epoch: a collective
-    that no other rank joins, as a rank-dependent callback would."""
+class MismatchedCollectives(L.Callback):
+    """At the end of the first training epoch rank 0 issues an all_reduce and the other ranks
+    an all_gather: the collectives of issue 18 (rank 0's progress bar syncing Lightning's
+    metrics, rank 1 gathering torchmetrics states), which wait for each other forever."""
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.global_rank == 0 and trainer.current_epoch == 0:
-            torch.distributed.all_reduce(torch.zeros(3, device=pl_module.device))
+        if trainer.current_epoch != 0:
+            return
+        value = torch.zeros(1, device=pl_module.device)
+        if trainer.global_rank == 0:
+            torch.distributed.all_reduce(value)
+        else:
+            torch.distributed.all_gather(
+                [torch.zeros_like(value) for _ in range(trainer.world_size)], value
+            )

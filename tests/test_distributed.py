@@ -1,6 +1,13 @@
-"""DDP on CPU (two gloo processes) through train(cfg): the unfreeze, metrics, samplers."""
+"""DDP on CPU (two gloo processes): the unfreeze, metrics and samplers through train(cfg);
+fracture-train launched as users launch it, and a hang reported as one line."""
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +17,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from fracture.data.sampling import EpochSampler
 from fracture.evaluation.checkpoints import load_classifier
 from fracture.evaluation.predictions import predict_samples
+from fracture.run_files import read_metrics
 from fracture.synth import SyntheticSpec, generate_dataset
 from fracture.train import train
 from tests.conftest import tiny_config
@@ -26,8 +34,108 @@ def odd_root(tmp_path_factory):
     return root
 
 
+TRAIN = str(Path(sys.executable).parent / "fracture-train")
+REPO = Path(__file__).resolve().parents[1]
+
+
 def load_ranks(dirpath, when):
     return [torch.load(dirpath / f"rank{r}-{when}.pt", weights_only=True) for r in (0, 1)]
+
+
+def assert_ranks_identical(dirpath) -> None:
+    end = load_ranks(dirpath, "end")
+    floats = [k for k, v in end[0].items() if v.is_floating_point()]
+    assert all(torch.equal(end[0][k], end[1][k]) for k in floats), "ranks drifted apart"
+
+
+def user_launch(root, tmp_path, *overrides: str, timeout: int = 600):
+    """``fracture-train`` on the tiny set with the shipped callbacks, loggers and progress bar
+    (as users launch it, unlike ``tiny_config``). A hang fails the test after ``timeout``
+    seconds and kills the launched process group, spawned ranks included."""
+    args = [
+        TRAIN,
+        "data=folder",
+        f"data.root={root}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data.image_size=32",
+        "data.resize_size=32",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "model.backbone=resnet18",
+        "trainer.max_epochs=2",
+        "seed=7",
+        *overrides,
+    ]
+    # The ranks import tests.callbacks, like the launching process.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    with subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"fracture-train hung for {timeout} s:\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
+    # Issue 18: rank 0's progress bar synced Lightning's epoch metrics while rank 1 gathered
+    # torchmetrics states; the ranks waited for each other forever after the first epoch.
+    run_dir, ranks = tmp_path / "run", tmp_path / "ranks"
+    result = user_launch(
+        tiny_root,
+        tmp_path,
+        "trainer=ddp_cpu",
+        "experiment=finetune",
+        "finetune.unfreeze_at_epoch=1",
+        "+callbacks.dump._target_=tests.callbacks.SaveRankWeights",
+        f"+callbacks.dump.dirpath={ranks}",
+        f"hydra.run.dir={run_dir}",
+        timeout=420,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    assert metrics["epochs"] == 2 and 0.0 <= metrics["test/acc"] <= 1.0
+    assert_ranks_identical(ranks)
+    start, end = load_ranks(ranks, "start")[0], load_ranks(ranks, "end")[0]
+    conv = "backbone.layer1.0.conv1.weight"  # unfrozen at epoch 1, then trained by both ranks
+    assert not torch.equal(start[conv], end[conv])
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_mismatched_collectives_end_the_run_with_one_line(tiny_root, tmp_path):
+    result = user_launch(
+        tiny_root,
+        tmp_path,
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        "trainer.strategy.timeout.seconds=10",
+        "+callbacks.mismatch._target_=tests.callbacks.MismatchedCollectives",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        timeout=300,  # well below ddp_cpu's default 600 s: the 10 s timeout ended the wait
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"fracture-train: error: rank [01] timed out after 10 s in all_(reduce|gather) in "
+        r"on_train_epoch_end \(tests/callbacks\.py:\d+\): another rank never joined it .*"
+        r"trainer\.strategy\.timeout\.seconds",
+        last,
+    ), result.stderr[-3000:]
+    assert "CollectiveTimeout" in (tmp_path / "run" / "error.json").read_text()
 
 
 @pytest.mark.slow
@@ -48,9 +156,8 @@ def test_ddp_unfreeze_keeps_ranks_identical_and_metrics_whole(odd_root, tmp_path
     metrics = train(cfg)
     assert metrics["epochs"] == 3
 
+    assert_ranks_identical(tmp_path / "ranks")
     start, end = load_ranks(tmp_path / "ranks", "start"), load_ranks(tmp_path / "ranks", "end")
-    floats = [k for k, v in end[0].items() if v.is_floating_point()]
-    assert all(torch.equal(end[0][k], end[1][k]) for k in floats), "ranks drifted apart"
     conv = "backbone.layer1.0.conv1.weight"  # unfrozen at epoch 1: trained by both ranks
     assert not torch.equal(start[0][conv], end[0][conv])
     assert not torch.equal(start[0]["head.weight"], end[0]["head.weight"])

@@ -1,0 +1,67 @@
+"""A spawned DDP rank that timed out in a collective, told in one line: which rank, which
+hook, which collective.
+
+A rank's exception reaches the launching process only as the text of its traceback
+(``torch.multiprocessing``'s ``ProcessRaisedException``), so the frames are read from it.
+A collective times out when the ranks issued different collectives (a rank-dependent
+code path) or one rank is stuck; the wait is ``trainer.strategy.timeout`` (conf/trainer/ddp*).
+"""
+
+import re
+from pathlib import Path
+
+from torch.multiprocessing import ProcessRaisedException
+
+from fracture.errors import FractureError
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<name>\w+)$', re.M)
+_WAITED = re.compile(r"timed out waiting (\d+) ?ms", re.I)
+# Lightning's functions that call a hook; the frame after the last of them is the hook.
+_HOOK_CALLERS = {
+    "_call_callback_hooks",
+    "_call_lightning_module_hook",
+    "_call_lightning_datamodule_hook",
+    "_call_strategy_hook",
+}
+_DISTRIBUTED = "torch/distributed/"
+_C10D = _DISTRIBUTED + "distributed_c10d.py"
+
+
+class CollectiveTimeout(FractureError, RuntimeError):
+    """A rank waited longer than the process-group timeout for a collective."""
+
+
+def collective_timeout(error: ProcessRaisedException) -> CollectiveTimeout | None:
+    """The one-line error for a rank that timed out in a collective; ``None`` for others."""
+    text = str(error).strip()
+    last = text.splitlines()[-1]
+    frames = [m.groupdict() for m in _FRAME.finditer(text)]
+    collective = next((f["name"] for f in reversed(frames) if f["path"].endswith(_C10D)), None)
+    if collective is None or "timed out" not in last.lower():
+        return None
+    waited = _WAITED.search(last)
+    after = f" after {int(waited.group(1)) / 1000:g} s" if waited else ""
+    return CollectiveTimeout(
+        f"rank {error.error_index} timed out{after} in {collective} in {_hook(frames)}: "
+        "another rank never joined it (the ranks issued different collectives, or one is "
+        "stuck); the wait is set by trainer.strategy.timeout.seconds"
+    )
+
+
+def _hook(frames: list[dict]) -> str:
+    """``name (path:line)`` of the hook the rank was in, else of its last frame before torch."""
+    torch_at = next((i for i, f in enumerate(frames) if _DISTRIBUTED in f["path"]), len(frames))
+    before = frames[:torch_at] or frames
+    callers = [i for i, f in enumerate(before) if f["name"] in _HOOK_CALLERS]
+    frame = before[callers[-1] + 1] if callers and callers[-1] + 1 < len(before) else before[-1]
+    return f"{frame['name']} ({_short(frame['path'])}:{frame['line']})"
+
+
+def _short(path: str) -> str:
+    # Installed packages from their package directory, the user's files from the cwd.
+    if "site-packages/" in path:
+        return path.rsplit("site-packages/", 1)[1]
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
