@@ -27,6 +27,16 @@ class SaveRankWeights(L.Callback):
         torch.save(state, self.dirpath / f"rank{trainer.global_rank}-{when}.pt")
 
 
+def load_ranks(dirpath, when):
+    return [torch.load(dirpath / f"rank{r}-{when}.pt", weights_only=True) for r in (0, 1)]
+
+
+def assert_ranks_identical(dirpath) -> None:
+    end = load_ranks(dirpath, "end")
+    floats = [k for k, v in end[0].items() if v.is_floating_point()]
+    assert all(torch.equal(end[0][k], end[1][k]) for k in floats), "ranks drifted apart"
+
+
 class SignalAt(L.Callback):
     """Send this process ``signum`` before the given batch of the given epoch (a preemption:
     SIGTERM, or SLURM's requeue warning SIGUSR1)."""

@@ -2,12 +2,7 @@
 fracture-train launched as users launch it, and a hang reported as one line."""
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +15,9 @@ from fracture.evaluation.predictions import predict_samples
 from fracture.run_files import read_metrics
 from fracture.synth import SyntheticSpec, generate_dataset
 from fracture.train import train
+from tests.callbacks import assert_ranks_identical, load_ranks
 from tests.conftest import tiny_config
+from tests.launch import launch_train
 
 # 7 validation and 9 test images: two ranks cannot split them evenly, so a sampler that
 # pads a rank's share with repeated images would change the metrics.
@@ -34,67 +31,13 @@ def odd_root(tmp_path_factory):
     return root
 
 
-TRAIN = str(Path(sys.executable).parent / "fracture-train")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_ranks(dirpath, when):
-    return [torch.load(dirpath / f"rank{r}-{when}.pt", weights_only=True) for r in (0, 1)]
-
-
-def assert_ranks_identical(dirpath) -> None:
-    end = load_ranks(dirpath, "end")
-    floats = [k for k, v in end[0].items() if v.is_floating_point()]
-    assert all(torch.equal(end[0][k], end[1][k]) for k in floats), "ranks drifted apart"
-
-
-def user_launch(root, tmp_path, *overrides: str, timeout: int = 600):
-    """``fracture-train`` on the tiny set with the shipped callbacks, loggers and progress bar
-    (as users launch it, unlike ``tiny_config``). A hang fails the test after ``timeout``
-    seconds and kills the launched process group, spawned ranks included."""
-    args = [
-        TRAIN,
-        "data=folder",
-        f"data.root={root}",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "data.image_size=32",
-        "data.resize_size=32",
-        "data.batch_size=8",
-        "data.num_workers=0",
-        "model.backbone=resnet18",
-        "trainer.max_epochs=2",
-        "seed=7",
-        *overrides,
-    ]
-    # The ranks import tests.callbacks, like the launching process.
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    with subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            pytest.fail(f"fracture-train hung for {timeout} s:\n{stderr[-3000:]}")
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
-
-
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
     # Issue 18: rank 0's progress bar synced Lightning's epoch metrics while rank 1 gathered
     # torchmetrics states; the ranks waited for each other forever after the first epoch.
     run_dir, ranks = tmp_path / "run", tmp_path / "ranks"
-    result = user_launch(
+    result = launch_train(
         tiny_root,
         tmp_path,
         "trainer=ddp_cpu",
@@ -117,7 +60,7 @@ def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_mismatched_collectives_end_the_run_with_one_line(tiny_root, tmp_path):
-    result = user_launch(
+    result = launch_train(
         tiny_root,
         tmp_path,
         "trainer=ddp_cpu",
