@@ -25,6 +25,7 @@ _HOOK_CALLERS = {
 }
 _DISTRIBUTED = "torch/distributed/"
 _C10D = _DISTRIBUTED + "distributed_c10d.py"
+_LOOPS = "lightning/pytorch/loops/"
 
 
 class CollectiveTimeout(FractureError, RuntimeError):
@@ -49,11 +50,14 @@ def collective_timeout(error: ProcessRaisedException) -> CollectiveTimeout | Non
 
 
 def _hook(frames: list[dict]) -> str:
-    """``name (path:line)`` of the hook the rank was in, else of its last frame before torch."""
+    """``name (path:line)`` of the hook the rank was in; outside hooks, of the loop step."""
     torch_at = next((i for i, f in enumerate(frames) if _DISTRIBUTED in f["path"]), len(frames))
     before = frames[:torch_at] or frames
     callers = [i for i, f in enumerate(before) if f["name"] in _HOOK_CALLERS]
-    frame = before[callers[-1] + 1] if callers and callers[-1] + 1 < len(before) else before[-1]
+    if callers and callers[-1] + 1 < len(before):
+        frame = before[callers[-1] + 1]
+    else:  # e.g. Lightning syncing the epoch's metrics between hooks
+        frame = next((f for f in reversed(before) if _LOOPS in f["path"]), before[-1])
     return f"{frame['name']} ({_short(frame['path'])}:{frame['line']})"
 
 
