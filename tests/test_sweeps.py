@@ -126,11 +126,8 @@ def test_multirun_of_ddp_jobs_gives_one_directory_per_job(tiny_root, tmp_path):
     # Each job's two ranks ran inside that job: two run directories, not one per rank, and
     # no rank re-ran the sweep.
     run_dirs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert [("experiment=frozen," in p.name, "frozen_features," in p.name) for p in run_dirs] == [
-        (True, False),
-        (False, True),
-    ]
-    assert [read_metrics(p)["experiment"] for p in run_dirs] == ["frozen", "frozen_features"]
+    experiments = sorted(read_metrics(p)["experiment"] for p in run_dirs)
+    assert len(run_dirs) == 2 and experiments == ["frozen", "frozen_features"]
     assert all(read_metrics(p)["test/acc"] is not None for p in run_dirs)
     for run_dir in run_dirs:
         assert_ranks_identical(run_dir / "ranks")
