@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import accuracy_score, roc_auc_score
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import distributed as dist
 from torch import multiprocessing as mp
 
@@ -62,6 +63,13 @@ def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
     # branches start at zero, so their first convolutions get no gradient in that step).
     conv = "backbone.conv1.weight"
     assert not torch.equal(start[conv], end[conv])
+    # The epoch values reached TensorBoard: scalars, and the confusion-matrix figure.
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    assert {"train/acc", "val/auroc", "val/loss", "params/trainable"} <= set(
+        events.Tags()["scalars"]
+    )
+    assert "val/confusion_matrix" in events.Tags()["images"]
 
 
 @pytest.mark.slow
