@@ -1,13 +1,14 @@
 """A spawned DDP rank that timed out in a collective, told in one line: which rank, which
 hook, which collective.
 
-A rank's exception reaches the launching process only as the text of its traceback
-(``torch.multiprocessing``'s ``ProcessRaisedException``), so the frames are read from it.
+A spawned rank's exception reaches the launching process only as the text of its traceback
+(``torch.multiprocessing``'s ``ProcessRaisedException``), so the frames are read from text.
 A collective times out when the ranks issued different collectives (a rank-dependent
 code path) or one rank is stuck; the wait is ``trainer.strategy.timeout`` (conf/trainer/ddp*).
 """
 
 import re
+import traceback
 from pathlib import Path
 
 from torch.multiprocessing import ProcessRaisedException
@@ -32,9 +33,18 @@ class CollectiveTimeout(FractureError, RuntimeError):
     """A rank waited longer than the process-group timeout for a collective."""
 
 
-def collective_timeout(error: ProcessRaisedException) -> CollectiveTimeout | None:
-    """The one-line error for a rank that timed out in a collective; ``None`` for others."""
-    text = str(error).strip()
+def collective_timeout(error: Exception, rank: int) -> CollectiveTimeout | None:
+    """The one-line error for ``rank`` if ``error`` is its timeout in a collective, else ``None``.
+
+    Args:
+        error: The rank's own exception (ranks started by SLURM or torchrun), or a spawned
+            rank's as the launching process gets it (a ``ProcessRaisedException``).
+        rank: The rank that raised it.
+    """
+    if isinstance(error, ProcessRaisedException):
+        text = str(error).strip()
+    else:
+        text = "".join(traceback.format_exception(error)).strip()
     last = text.splitlines()[-1]
     frames = [m.groupdict() for m in _FRAME.finditer(text)]
     collective = next((f["name"] for f in reversed(frames) if f["path"].endswith(_C10D)), None)
@@ -43,7 +53,7 @@ def collective_timeout(error: ProcessRaisedException) -> CollectiveTimeout | Non
     waited = _WAITED.search(last)
     after = f" after {int(waited.group(1)) / 1000:g} s" if waited else ""
     return CollectiveTimeout(
-        f"rank {error.error_index} timed out{after} in {collective} in {_hook(frames)}: "
+        f"rank {rank} timed out{after} in {collective} in {_hook(frames)}: "
         "another rank never joined it (the ranks issued different collectives, or one is "
         "stuck); the wait is set by trainer.strategy.timeout.seconds"
     )

@@ -255,7 +255,8 @@ def _root_cause(error: Exception) -> Exception:
         error = error.__cause__
     if isinstance(error, ProcessRaisedException):
         return _spawned_rank_error(error)
-    return error
+    # A rank started by SLURM or torchrun raises its own errors.
+    return collective_timeout(error, rank_zero_only.rank) or error
 
 
 def _spawned_rank_error(error: ProcessRaisedException) -> Exception:
@@ -264,7 +265,7 @@ def _spawned_rank_error(error: ProcessRaisedException) -> Exception:
     name, _, message = str(error).strip().splitlines()[-1].partition(": ")
     if name.startswith("fracture.errors."):
         return FractureError(message)
-    return collective_timeout(error) or error
+    return collective_timeout(error, error.error_index) or error
 
 
 def _failed(cfg: DictConfig, error: Exception) -> None:

@@ -5,6 +5,8 @@ import datetime
 import json
 import re
 import socket
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,7 +184,7 @@ def test_weighted_draws_follow_the_weights_on_every_rank():
     assert np.mean(np.array(draws) >= 90) == pytest.approx(0.5, abs=0.05)
 
 
-def _mismatched_ranks(rank: int, port: int) -> None:
+def _mismatched_ranks(rank: int, port: int, outdir: Path) -> None:
     dist.init_process_group(
         "gloo",
         f"tcp://127.0.0.1:{port}",
@@ -191,23 +193,30 @@ def _mismatched_ranks(rank: int, port: int) -> None:
         rank=rank,
     )
     value = torch.zeros(1)
-    if rank == 0:
-        dist.all_reduce(value)
-    else:
-        dist.all_gather([torch.zeros(1), torch.zeros(1)], value)
+    try:
+        if rank == 0:
+            dist.all_reduce(value)
+        else:
+            dist.all_gather([torch.zeros(1), torch.zeros(1)], value)
+    except RuntimeError as error:  # as a rank started by torchrun or SLURM would see it
+        (outdir / f"rank{rank}.txt").write_text(str(collective_timeout(error, rank)))
+        time.sleep(1)  # the other rank times out too before this exit closes the connection
+        raise
 
 
 @pytest.mark.slow
-def test_collective_timeout_outside_lightning_names_the_function():
+def test_collective_timeout_outside_lightning_names_the_function(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(mp.ProcessRaisedException) as raised:
-        mp.start_processes(_mismatched_ranks, (port,), nprocs=2, start_method="spawn")
-    error = collective_timeout(raised.value)
+        mp.start_processes(_mismatched_ranks, (port, tmp_path), nprocs=2, start_method="spawn")
     rank = raised.value.error_index
-    assert re.fullmatch(
-        rf"rank {rank} timed out after 2 s in (all_reduce|all_gather) in _mismatched_ranks "
-        r"\((.*/)?tests/test_distributed\.py:\d+\): .*",
-        str(error),
-    ), str(raised.value)
+    messages = [str(collective_timeout(raised.value, rank))]  # in the launching process
+    messages += [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]  # in the ranks
+    for message, r in zip(messages, (rank, 0, 1), strict=True):
+        assert re.fullmatch(
+            rf"rank {r} timed out after 2 s in (all_reduce|all_gather) in _mismatched_ranks "
+            r"\((.*/)?tests/test_distributed\.py:\d+\): .*",
+            message,
+        ), message
