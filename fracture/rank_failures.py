@@ -34,7 +34,8 @@ class CollectiveTimeout(FractureError, RuntimeError):
 
 
 def collective_timeout(error: Exception, rank: int) -> CollectiveTimeout | None:
-    """The one-line error for ``rank`` if ``error`` is its timeout in a collective, else ``None``.
+    """The one-line error for ``rank`` if ``error`` ended its wait in a collective: its own
+    timeout, or (gloo) the end of a peer that timed out first. ``None`` for other errors.
 
     Args:
         error: The rank's own exception (ranks started by SLURM or torchrun), or a spawned
@@ -45,18 +46,28 @@ def collective_timeout(error: Exception, rank: int) -> CollectiveTimeout | None:
         text = str(error).strip()
     else:
         text = "".join(traceback.format_exception(error)).strip()
-    last = text.splitlines()[-1]
+    last = text.splitlines()[-1].lower()
     frames = [m.groupdict() for m in _FRAME.finditer(text)]
     collective = next((f["name"] for f in reversed(frames) if f["path"].endswith(_C10D)), None)
-    if collective is None or "timed out" not in last.lower():
+    if collective is None:
         return None
-    waited = _WAITED.search(last)
-    after = f" after {int(waited.group(1)) / 1000:g} s" if waited else ""
-    return CollectiveTimeout(
-        f"rank {rank} timed out{after} in {collective} in {_hook(frames)}: "
-        "another rank never joined it (the ranks issued different collectives, or one is "
-        "stuck); the wait is set by trainer.strategy.timeout.seconds"
-    )
+    where = f"{collective} in {_hook(frames)}"
+    if "timed out" in last:
+        waited = _WAITED.search(last)
+        after = f" after {int(waited.group(1)) / 1000:g} s" if waited else ""
+        return CollectiveTimeout(f"rank {rank} timed out{after} in {where}: {_CAUSE}")
+    if "connection closed by peer" in last or "connection reset by peer" in last:
+        # Gloo: the rank that timed out first ended, and its peers' waits broke off with it.
+        return CollectiveTimeout(
+            f"rank {rank} was waiting in {where} when another rank ended: {_CAUSE}"
+        )
+    return None
+
+
+_CAUSE = (
+    "a collective that another rank never joined (the ranks issued different collectives, or "
+    "one is stuck or failed); the wait is set by trainer.strategy.timeout.seconds"
+)
 
 
 def _hook(frames: list[dict]) -> str:
