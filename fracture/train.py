@@ -30,6 +30,7 @@ from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.frozen_random import frozen_random_facts
 from fracture.logs import quiet_known_warnings, route_lightning_logs
+from fracture.rank_failures import collective_timeout
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
@@ -247,14 +248,17 @@ def _root_cause(error: Exception) -> Exception:
         error = error.__cause__
     if isinstance(error, ProcessRaisedException):
         return _spawned_rank_error(error)
-    return error
+    # A rank started by SLURM or torchrun raises its own errors.
+    return collective_timeout(error, rank_zero_only.rank) or error
 
 
 def _spawned_rank_error(error: ProcessRaisedException) -> Exception:
     # A spawned DDP rank's exception reaches this process as the text of its traceback,
     # whose last line is "<module>.<Type>: <message>".
     name, _, message = str(error).strip().splitlines()[-1].partition(": ")
-    return FractureError(message) if name.startswith("fracture.errors.") else error
+    if name.startswith("fracture.errors."):
+        return FractureError(message)
+    return collective_timeout(error, error.error_index) or error
 
 
 def _failed(cfg: DictConfig, error: Exception) -> None:

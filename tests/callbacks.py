@@ -27,6 +27,16 @@ class SaveRankWeights(L.Callback):
         torch.save(state, self.dirpath / f"rank{trainer.global_rank}-{when}.pt")
 
 
+def load_ranks(dirpath, when):
+    return [torch.load(dirpath / f"rank{r}-{when}.pt", weights_only=True) for r in (0, 1)]
+
+
+def assert_ranks_identical(dirpath) -> None:
+    end = load_ranks(dirpath, "end")
+    floats = [k for k, v in end[0].items() if v.is_floating_point()]
+    assert all(torch.equal(end[0][k], end[1][k]) for k in floats), "ranks drifted apart"
+
+
 class SignalAt(L.Callback):
     """Send this process ``signum`` before the given batch of the given epoch (a preemption:
     SIGTERM, or SLURM's requeue warning SIGUSR1)."""
@@ -37,3 +47,20 @@ class SignalAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
             os.kill(os.getpid(), self.signum)
+
+
+class MismatchedCollectives(L.Callback):
+    """At the end of the first training epoch rank 0 issues an all_reduce and the other ranks
+    an all_gather: the collectives of issue 18 (rank 0's progress bar syncing Lightning's
+    metrics, rank 1 gathering torchmetrics states), which wait for each other forever."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch != 0:
+            return
+        value = torch.zeros(1, device=pl_module.device)
+        if trainer.global_rank == 0:
+            torch.distributed.all_reduce(value)
+        else:
+            torch.distributed.all_gather(
+                [torch.zeros_like(value) for _ in range(trainer.world_size)], value
+            )

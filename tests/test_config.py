@@ -1,5 +1,7 @@
 """Every config group composes from the real conf/ and instantiates what it names."""
 
+import datetime
+
 import lightning as L
 import pytest
 from hydra import compose, initialize_config_dir
@@ -87,6 +89,8 @@ def test_ddp_cpu_trainer_spawns_two_gloo_ranks(tmp_path):
     assert isinstance(trainer.strategy, DDPStrategy)
     assert trainer.strategy._start_method == "spawn"  # not a re-run of the command line
     assert trainer.num_devices == 2 and trainer.strategy._process_group_backend == "gloo"
+    # A stuck collective ends the run instead of hanging (issue 18).
+    assert trainer.strategy._timeout == datetime.timedelta(minutes=10)
 
 
 def test_ddp_configs_compose(monkeypatch):
@@ -97,6 +101,7 @@ def test_ddp_configs_compose(monkeypatch):
     multinode = compose_config(["trainer=ddp_multinode"]).trainer
     assert (multinode.devices, multinode.num_nodes) == (4, 3)
     assert "start_method" not in multinode.strategy  # SLURM or torchrun starts the ranks
+    assert cfg.trainer.strategy.timeout.seconds == multinode.strategy.timeout.seconds == 1800
 
 
 def test_sweep_configs_compose():

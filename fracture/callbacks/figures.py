@@ -29,10 +29,11 @@ class ConfusionMatrixFigure(L.Callback):
             figure.savefig(self.dirpath / "confusion_matrix.png", dpi=120)
 
     def _publish(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str):
-        matrix = pl_module.confusion_matrices.get(stage)
+        # Computed by Lightning with the epoch's other metrics, over all ranks.
+        matrix = trainer.callback_metrics.get(f"{stage}/confusion_matrix")
         if matrix is None:
             return None
-        figure = confusion_matrix_figure(matrix, pl_module.preprocessing.class_names, stage)
+        figure = confusion_matrix_figure(matrix.cpu(), pl_module.preprocessing.class_names, stage)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(

@@ -71,7 +71,6 @@ class FractureClassifier(L.LightningModule):
         self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val", "test")})
         self.confusion = nn.ModuleDict({_key(s): BinaryConfusionMatrix() for s in ("val", "test")})
         self.losses = nn.ModuleDict({_key(s): MeanMetric() for s in ("val", "test")})
-        self.confusion_matrices: dict[str, torch.Tensor] = {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2) for normalised images (N, 3, H, W)."""
@@ -115,11 +114,23 @@ class FractureClassifier(L.LightningModule):
         logits = self.forward_head(inputs) if inputs.ndim == 2 else self(inputs)
         loss = F.cross_entropy(logits, labels, weight=self.class_weights)
         probabilities = logits.detach().softmax(dim=1)[:, FRACTURED]  # (N,) P(fractured)
-        self.metrics[_key(stage)].update(probabilities, labels)
-        if _key(stage) in self.confusion:
-            self.confusion[_key(stage)].update(probabilities, labels)
+        self._log_metrics(stage, probabilities, labels)
         self._log_loss(stage, loss, logits.detach(), labels)
         return loss
+
+    def _log_metrics(self, stage: str, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+        # Logged as metric objects, never computed here: Lightning computes (and gathers over
+        # ranks) every epoch value in one place, in logging order, on every rank alike.
+        # Computing them in an epoch-end hook deadlocked DDP: callbacks' hooks run first, and
+        # rank 0's progress bar alone asked Lightning for the synced values there (issue 18).
+        metrics = self.metrics[_key(stage)]
+        metrics.update(probabilities, labels)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        if _key(stage) in self.confusion:
+            confusion = self.confusion[_key(stage)]
+            confusion.update(probabilities, labels)
+            # A 2x2 matrix: for callbacks (trainer.callback_metrics), not for the loggers.
+            self.log(f"{stage}/confusion_matrix", confusion, on_epoch=True, logger=False)
 
     def _log_loss(
         self, stage: str, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
@@ -144,26 +155,9 @@ class FractureClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Counts change when the fine-tuning callback unfreezes layers, so log them per epoch.
+        # Every rank logs them here, and Lightning syncs them with the other epoch values.
         for kind, count in count_parameters(self).items():
             self.log(f"params/{kind}", float(count), on_step=False, on_epoch=True, sync_dist=True)
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test")
-
-    def _log_epoch_metrics(self, stage: str) -> None:
-        metrics = self.metrics[_key(stage)]
-        # compute() already gathers every rank's states; sync_dist averages identical values.
-        self.log_dict(metrics.compute(), prog_bar=stage == "val", sync_dist=True)
-        metrics.reset()
-        if _key(stage) in self.confusion:
-            self.confusion_matrices[stage] = self.confusion[_key(stage)].compute().cpu()
-            self.confusion[_key(stage)].reset()
 
     def configure_optimizers(self):
         # Only trainable parameters: a frozen backbone must not sit in the optimizer, where
