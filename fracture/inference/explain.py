@@ -1,8 +1,9 @@
 """Class activation maps: where in an image a model finds its evidence of a fracture.
 
 The maps come from ``pytorch_grad_cam`` (Grad-CAM and relatives) on the last stage of each
-member's backbone (the backbone adapter's ``cam_layer``), for the *fractured* logit. Computing them leaves the model as it was:
-no hooks, the same train/eval mode, ``requires_grad`` flags and ``.grad`` tensors.
+member's backbone (the backbone adapter's ``cam_layer``), for the *fractured* logit. Computing
+them leaves the model as it was: no hooks, the same train/eval mode, ``requires_grad`` flags and
+``.grad`` tensors.
 
 The last stage of a torchvision CNN is 1/32 of the input side: 4x4 cells at 128 px, only
 2x2 at 64 px. At 64 px every cell sees the whole image and the map says little about where:
