@@ -142,12 +142,16 @@ class _RunsCode:
         return (Path.touch, (self.marker,))
 
 
-def test_cached_imagenet_file_is_loaded_weights_only(tmp_path, monkeypatch):
+@pytest.mark.parametrize("content", ["code", "other tensors"])
+def test_bad_cached_imagenet_file_is_one_line_and_runs_no_code(tmp_path, monkeypatch, content):
     marker = tmp_path / "code-ran"
-    path = _fake_cache(tmp_path, monkeypatch, "resnet18", {"fc.weight": _RunsCode(marker)})
-    with pytest.raises(WeightsError, match=f"{path} is not a plain state dict"):
+    state = {"fc.weight": _RunsCode(marker) if content == "code" else torch.zeros(3)}
+    path = _fake_cache(tmp_path, monkeypatch, "resnet18", state)
+    with pytest.raises(WeightsError) as error:
         build_backbone("resnet18", "imagenet", allow_download=False)
-    assert not marker.exists()
+    message = str(error.value)
+    assert "\n" not in message and f"{path} is not a plain state dict of resnet18" in message
+    assert not marker.exists()  # loaded weights-only: the pickled call never ran
 
 
 class GroupRecorder(L.Callback):

@@ -34,10 +34,10 @@ def imagenet_model(name: str, allow_download: bool, **options) -> nn.Module:
     try:
         with _weights_only_loads():
             return torchvision.models.get_model(name, weights=weights, **options)
-    except pickle.UnpicklingError as error:
+    except (pickle.UnpicklingError, RuntimeError) as error:  # code pickled in, other tensors
         raise WeightsError(
-            f"{path} is not a plain state dict ({str(error).splitlines()[0]}); delete it and "
-            f"fetch it again: {fetch}"
+            f"{path} is not a plain state dict of {name} ({str(error).splitlines()[0]}); "
+            f"delete it and fetch it again: {fetch}"
         ) from None
     except OSError as error:  # URLError and socket errors are OSErrors
         raise WeightsError(
