@@ -101,6 +101,11 @@ def test_bad_group_choice_is_a_config_error_naming_the_groups(layers, message):
         _frozen_callback(torchvision.models.resnet18(), layers)
 
 
+def test_one_group_named_on_the_command_line_is_a_list_of_one():
+    callback = _frozen_callback(torchvision.models.resnet18(), "layer4")  # finetune.layers=layer4
+    assert callback.layers == ["layer4"]
+
+
 def _fake_cache(tmp_path, monkeypatch, name: str, state: dict) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     path = imagenet_cache_file(name)
