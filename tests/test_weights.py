@@ -12,7 +12,7 @@ from fracture.models.weights import imagenet_cache_file
 def fake_cache_file(tmp_path, monkeypatch, name="resnet18"):
     """Write a tiny file of the right name: each tensor a broadcast constant (one float)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    path, _ = imagenet_cache_file(name)
+    path = imagenet_cache_file(name)
     path.parent.mkdir(parents=True)
     reference = torchvision.models.get_model(name).state_dict()
     state = {
@@ -36,7 +36,7 @@ def test_imagenet_weights_load_from_torchvision_cache(tmp_path, monkeypatch, nam
 
 def test_missing_cache_names_file_path_and_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    path, _ = imagenet_cache_file("resnet50")
+    path = imagenet_cache_file("resnet50")
     with pytest.raises(WeightsError) as error:
         build_backbone("resnet50", "imagenet", allow_download=False)
     message = str(error.value)

@@ -2,7 +2,15 @@
 
 "Frozen" here means frozen: frozen parameters get no gradient *and* frozen BatchNorm
 layers stay in eval mode, so their running statistics never move. (Lightning's
-``BaseFinetuning.freeze`` keeps BatchNorm statistics updating by default.)
+``BaseFinetuning.freeze`` keeps BatchNorm statistics updating by default.) The whole frozen
+layer group stays in eval mode, so its dropout and stochastic depth (EfficientNet, ConvNeXt)
+are off too: a frozen group computes what it computes at inference, the same features in
+every epoch (the ones ``CachedFeatures`` computes once). LayerNorm has no running statistics;
+its frozen parameters simply get no gradient.
+
+Layers are the backbone adapter's groups (``fracture.models.adapter``: ``layer1`` ..
+``layer4`` for a ResNet, ``denseblock1`` .. for a DenseNet, ``stage1`` .. for EfficientNet and
+ConvNeXt), or a number N for the last N groups, which means the same for every backbone.
 
 Under DDP the unfreeze rebuilds the DistributedDataParallel wrapper. DDP registers the
 parameters that require a gradient when it wraps the model; parameters unfrozen later
@@ -22,7 +30,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fracture.errors import ConfigError
-from fracture.models.backbones import backbone_layer_names
+from fracture.models.adapter import layer_groups
 
 ALL_LAYERS = "all"
 
@@ -33,14 +41,15 @@ class BackboneFreeze(L.Callback):
     Args:
         unfreeze_at_epoch: Epoch at whose start ``layers`` are unfrozen; ``None`` keeps the
             backbone frozen for the whole run (a linear probe).
-        layers: Top-level backbone layers to unfreeze (``["layer3", "layer4"]``) or ``"all"``.
+        layers: Layer groups to unfreeze (``["layer3", "layer4"]``), N for the last N groups
+            (nearest the head), or ``"all"``.
         lr_factor: Learning rate of the unfrozen layers as a factor of the head's.
     """
 
     def __init__(
         self,
         unfreeze_at_epoch: int | None = None,
-        layers: str | Sequence[str] = ALL_LAYERS,
+        layers: str | int | Sequence[str] = ALL_LAYERS,
         lr_factor: float = 0.1,
     ):
         if unfreeze_at_epoch is not None and unfreeze_at_epoch < 0:
@@ -48,7 +57,9 @@ class BackboneFreeze(L.Callback):
         if lr_factor <= 0:
             raise ConfigError(f"lr_factor={lr_factor} must be > 0")
         self.unfreeze_at_epoch = unfreeze_at_epoch
-        self.layers = layers if isinstance(layers, str) else list(layers)
+        # `finetune.layers=layer4` on the command line is a string, not a list of one.
+        single = isinstance(layers, int) or layers == ALL_LAYERS
+        self.layers = layers if single else [layers] if isinstance(layers, str) else list(layers)
         self.lr_factor = lr_factor
         self.unfrozen = False
 
@@ -69,7 +80,7 @@ class BackboneFreeze(L.Callback):
         if due and not self.unfrozen:
             self._unfreeze(trainer, pl_module)
             self.unfrozen = True
-        _keep_frozen_batchnorm_in_eval(pl_module.backbone)
+        _keep_frozen_groups_in_eval(pl_module.backbone)
 
     def _unfreeze(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         params = []
@@ -98,14 +109,8 @@ class BackboneFreeze(L.Callback):
         backbone = pl_module.backbone
         if self.layers == ALL_LAYERS:
             return [backbone]
-        available = backbone_layer_names(backbone)
-        unknown = [name for name in self.layers if name not in available]
-        if unknown:
-            raise ConfigError(
-                f"unknown backbone layers {unknown} in finetune.layers; "
-                f"choose from {available} or 'all'"
-            )
-        return [getattr(backbone, name) for name in self.layers]
+        groups = layer_groups(backbone)
+        return [module for name in _chosen(self.layers, list(groups)) for module in groups[name]]
 
     def state_dict(self) -> dict:
         return {"unfrozen": self.unfrozen}
@@ -122,9 +127,25 @@ def _rewrap_for_ddp(trainer: L.Trainer) -> None:
         strategy.configure_ddp()
 
 
-def _keep_frozen_batchnorm_in_eval(backbone: nn.Module) -> None:
-    for module in backbone.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            frozen = not any(p.requires_grad for p in module.parameters(recurse=False))
-            if frozen:
+def _chosen(layers: int | list[str], available: list[str]) -> list[str]:
+    if isinstance(layers, int):
+        if not 1 <= layers <= len(available):
+            raise ConfigError(
+                f"finetune.layers={layers} must count 1 to {len(available)} of the last "
+                f"backbone layer groups {available}; or name them, or use 'all'"
+            )
+        return available[-layers:]
+    unknown = [name for name in layers if name not in available]
+    if unknown:
+        raise ConfigError(
+            f"unknown backbone layers {unknown} in finetune.layers; "
+            f"choose from {available}, a number of last groups, or 'all'"
+        )
+    return layers
+
+
+def _keep_frozen_groups_in_eval(backbone: nn.Module) -> None:
+    for modules in layer_groups(backbone).values():
+        if not any(p.requires_grad for module in modules for p in module.parameters()):
+            for module in modules:
                 module.eval()

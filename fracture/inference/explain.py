@@ -1,8 +1,9 @@
 """Class activation maps: where in an image a model finds its evidence of a fracture.
 
 The maps come from ``pytorch_grad_cam`` (Grad-CAM and relatives) on the last stage of each
-member's backbone, for the *fractured* logit. Computing them leaves the model as it was:
-no hooks, the same train/eval mode, ``requires_grad`` flags and ``.grad`` tensors.
+member's backbone (the backbone adapter's ``cam_layer``), for the *fractured* logit. Computing
+them leaves the model as it was: no hooks, the same train/eval mode, ``requires_grad`` flags and
+``.grad`` tensors.
 
 The last stage of a torchvision CNN is 1/32 of the input side: 4x4 cells at 128 px, only
 2x2 at 64 px. At 64 px every cell sees the whole image and the map says little about where:
@@ -20,17 +21,14 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
-from torchvision.models import SwinTransformer
 
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import ConfigError
 from fracture.inference.predictor import Predictor
 from fracture.labels import FRACTURED
+from fracture.models.adapter import cam_layer
 
 METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM}
-# Attribute holding the last convolutional stage: ResNet/ResNeXt/Wide ResNet; RegNet; DenseNet,
-# EfficientNet, MobileNet, ConvNeXt, VGG, SqueezeNet (their `features` Sequential).
-_STAGES = ("layer4", "trunk_output", "features")
 MIN_SIDE = 256  # overlays are upscaled by a whole factor to about this, so the caption is legible
 _HEATMAP_SHARE = 0.4  # of the overlay's colour; the radiograph keeps the rest
 
@@ -66,24 +64,8 @@ def class_activation_maps(
     return np.mean(maps, axis=0).astype(np.float32)
 
 
-def last_stage(backbone: nn.Module) -> nn.Module:
-    """The backbone's last convolutional stage (for ResNets ``layer4[-1]``), where CAMs look.
-
-    Raises:
-        ConfigError: For backbones whose last stage is not a channels-first feature map.
-    """
-    # Swin's stages give (N, H, W, C) maps and ViTs tokens: CAMs would need a reshape.
-    stage = None if isinstance(backbone, SwinTransformer) else _named_stage(backbone)
-    if stage is None:
-        raise ConfigError(
-            f"class activation maps need a convolutional backbone; {type(backbone).__name__} "
-            f"has none of {', '.join(_STAGES)} (use a ResNet, DenseNet, EfficientNet, ...)"
-        )
-    return stage[-1] if isinstance(stage, nn.Sequential) else stage
-
-
-def _named_stage(backbone: nn.Module) -> nn.Module | None:
-    return next((getattr(backbone, n) for n in _STAGES if hasattr(backbone, n)), None)
+# The name the server and older callers use for the adapter's Grad-CAM target layer.
+last_stage = cam_layer
 
 
 def _method(name: str):
@@ -95,7 +77,7 @@ def _method(name: str):
 def _member_cam(member: nn.Module, images: torch.Tensor, cam_class) -> np.ndarray:
     targets = [ClassifierOutputTarget(FRACTURED)] * len(images)
     with _model_state_kept(member):
-        cam = cam_class(model=member, target_layers=[last_stage(member.backbone)])
+        cam = cam_class(model=member, target_layers=[cam_layer(member.backbone)])
         # release() is the library's cleanup (its context manager calls it too, but also
         # swallows IndexError, which would turn a bug into a missing return value).
         try:

@@ -5,7 +5,8 @@ import torchvision
 from torch import nn
 
 from fracture.errors import ConfigError
-from fracture.models.weights import load_backbone_weights
+from fracture.models.adapter import drop_classifier, supports_zero_init_residual
+from fracture.models.weights import IMAGENET, imagenet_model, load_file_weights
 
 
 def build_backbone(
@@ -26,39 +27,32 @@ def build_backbone(
 
     Returns:
         The backbone, mapping images (N, 3, H, W) to features (N, F), and F.
+
+    Raises:
+        ConfigError: An unknown name, or ``zero_init_residual`` for a model other than a ResNet.
     """
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise ConfigError(
             f"unknown backbone {name!r}; use a torchvision classification model such as resnet50"
         )
-    options = {"zero_init_residual": True} if zero_init_residual else {}
-    backbone = torchvision.models.get_model(name, weights=None, **options)
-    num_features = _drop_classifier(backbone, name)
-    if weights is not None:
-        load_backbone_weights(backbone, name, weights, allow_download)
+    options = _zero_init_option(name) if zero_init_residual else {}
+    if weights == IMAGENET:
+        backbone = imagenet_model(name, allow_download, **options)
+    else:
+        backbone = torchvision.models.get_model(name, weights=None, **options)
+    num_features = drop_classifier(backbone, name)
+    if weights not in (None, IMAGENET):
+        load_file_weights(backbone, weights)
     return backbone, num_features
 
 
-def _drop_classifier(model: nn.Module, name: str) -> int:
-    # ResNet-like models end in `fc`; DenseNet in `classifier`; EfficientNet, ConvNeXt, ... in
-    # a `classifier` Sequential whose last layer is the Linear.
-    for attribute in ("fc", "classifier", "heads"):
-        layer = getattr(model, attribute, None)
-        if isinstance(layer, nn.Linear):
-            setattr(model, attribute, nn.Identity())
-            return layer.in_features
-        if isinstance(layer, nn.Sequential) and isinstance(layer[-1], nn.Linear):
-            in_features = layer[-1].in_features
-            layer[-1] = nn.Identity()
-            return in_features
-    raise ConfigError(f"backbone {name!r} has no final Linear layer to replace; choose a ResNet")
-
-
-def backbone_layer_names(backbone: nn.Module) -> list[str]:
-    """Names of the backbone's top-level layers that hold parameters (``layer3``, ...)."""
-    return [
-        name for name, module in backbone.named_children() if any(True for _ in module.parameters())
-    ]
+def _zero_init_option(name: str) -> dict:
+    if not supports_zero_init_residual(name):
+        raise ConfigError(
+            f"model.zero_init_residual=true needs a ResNet, not {name}; "
+            "set model.zero_init_residual=false"
+        )
+    return {"zero_init_residual": True}
 
 
 @torch.no_grad()
