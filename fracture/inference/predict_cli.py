@@ -25,7 +25,7 @@ def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
     inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else cfg.inputs
     predictor = load_predictor(ckpt)
-    paths = expand_inputs(inputs)
+    paths = expand_inputs(inputs, cfg.follow_symlinks)
     device = (
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )
