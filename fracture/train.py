@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
+from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
@@ -37,6 +38,8 @@ from fracture.run_files import (
 )
 
 log = logging.getLogger(__name__)
+# A failed run's traceback: conf/hydra/default.yaml sends it to train.log only, not the console.
+_log_traceback = logging.getLogger("fracture.traceback")
 
 
 def train(cfg: DictConfig) -> dict:
@@ -48,8 +51,10 @@ def train(cfg: DictConfig) -> dict:
     Returns:
         The contents of ``metrics.json``: test metrics (``test/acc``, ...) and run facts.
     """
+    check_config(cfg, TRAIN)  # before anything is built: a bad value is one line
     run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
+    check_resume_checkpoint(ckpt_path)
     resuming_here = ckpt_path is not None and (run_dir / CONFIG_FILE).exists()
     if not resuming_here:  # a run resumed in its own directory keeps the config it started with
         rank_zero_only(write_config)(run_dir, cfg)
@@ -270,15 +275,28 @@ def _failed(cfg: DictConfig, error: Exception) -> None:
         # other ranks instead of leaving rank 0 waiting in a collective.
         raise error
     run_dir = Path(cfg.paths.output_dir)
-    write_failure(run_dir, error, traceback.format_exc())
+    trace = traceback.format_exc()
+    write_failure(run_dir, error, trace)
+    _log_traceback.error("run failed:\n%s", trace)
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        if isinstance(error, FractureError):
-            # SystemExit passes through Hydra's error reporting, which would add a traceback.
-            raise SystemExit(f"fracture-train: error: {error}") from None
-        raise error
+        if HydraConfig.get().verbose:
+            raise error
+        # SystemExit passes through Hydra's error reporting, which would add a traceback.
+        log_file = run_dir / f"{HydraConfig.get().job.name}.log"
+        raise SystemExit(f"fracture-train: error: {_one_line(error, log_file)}") from None
     log.error("job failed, the sweep goes on: %s (traceback in %s)", error, run_dir / "error.txt")
     # None: the Optuna sweeper records a failed trial and goes on (it refuses NaN).
     return None
+
+
+def _one_line(error: Exception, log_file: Path) -> str:
+    if isinstance(error, FractureError):
+        return str(error)  # already says what to fix
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return (
+        f"{type(error).__name__}: {first_line} (traceback in {log_file}; "
+        "hydra.verbose=true prints it here)"
+    )
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict) -> float | None:

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
+from fracture.config_checks import EVAL, check_config
 from fracture.data.samples import SPLITS
 from fracture.errors import ConfigError, DataError, FractureError
 from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
@@ -23,6 +24,7 @@ from fracture.train import CONF_DIR
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     """Evaluate ``cfg.ckpt`` on ``cfg.split``; writes the results into ``out_dir``."""
+    check_config(cfg, EVAL)
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}")
     spec = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt

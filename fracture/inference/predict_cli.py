@@ -10,6 +10,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fracture.config_checks import PREDICT, check_config
 from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
@@ -22,6 +23,7 @@ PREDICTIONS_FILE = "predictions.csv"
 
 def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
     """Predict ``cfg.inputs`` with ``cfg.ckpt``; returns the summary line."""
+    check_config(cfg, PREDICT)
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
     inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else cfg.inputs
     predictor = load_predictor(ckpt)
