@@ -38,6 +38,8 @@ def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+WHOLE = Kind(_whole, "a whole number", "8")
+NUMBER = Kind(_number, "a number", "20")
 POSITIVE_INT = Kind(lambda v: _whole(v) and v >= 1, "a whole number of 1 or more", "8")
 COUNT = Kind(lambda v: _whole(v) and v >= 0, "a whole number of 0 or more", "0")
 WORKERS = Kind(lambda v: v == "auto" or COUNT.test(v), "auto or a whole number of 0 or more", "2")
@@ -85,13 +87,14 @@ PREDICT = {
     "follow_symlinks": FLAG,
 }
 EXPORT = {"opset": POSITIVE_INT}
+# Types only: ServeSettings checks the ranges of its own values.
 SERVE = {
     "port": PORT,
-    "max_upload_mb": POSITIVE,
-    "max_files": POSITIVE_INT,
-    "max_pixels": POSITIVE_INT,
-    "threads": POSITIVE_INT,
-    "queue_size": COUNT,
+    "max_upload_mb": NUMBER,
+    "max_files": WHOLE,
+    "max_pixels": WHOLE,
+    "threads": WHOLE,
+    "queue_size": WHOLE,
     "tta": FLAG,
 }
 
