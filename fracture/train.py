@@ -31,6 +31,7 @@ from fracture.evaluation.predictions import predict_samples
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
+    TRACEBACK_FILE,
     clear_failure,
     write_config,
     write_failure,
@@ -38,8 +39,6 @@ from fracture.run_files import (
 )
 
 log = logging.getLogger(__name__)
-# A failed run's traceback: conf/hydra/default.yaml sends it to train.log only, not the console.
-_log_traceback = logging.getLogger("fracture.traceback")
 
 
 def train(cfg: DictConfig) -> dict:
@@ -277,16 +276,25 @@ def _failed(cfg: DictConfig, error: Exception) -> None:
     run_dir = Path(cfg.paths.output_dir)
     trace = traceback.format_exc()
     write_failure(run_dir, error, trace)
-    _log_traceback.error("run failed:\n%s", trace)
+    logged_in = _log_to_files("run failed:\n%s", trace) or [run_dir / TRACEBACK_FILE]
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         if HydraConfig.get().verbose:
             raise error
         # SystemExit passes through Hydra's error reporting, which would add a traceback.
-        log_file = run_dir / f"{HydraConfig.get().job.name}.log"
-        raise SystemExit(f"fracture-train: error: {_one_line(error, log_file)}") from None
+        raise SystemExit(f"fracture-train: error: {_one_line(error, logged_in[0])}") from None
     log.error("job failed, the sweep goes on: %s (traceback in %s)", error, run_dir / "error.txt")
     # None: the Optuna sweeper records a failed trial and goes on (it refuses NaN).
     return None
+
+
+def _log_to_files(message: str, *args) -> list[Path]:
+    # The run's log file (Hydra's job logging writes train.log) gets the traceback; the
+    # console gets one line.
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, args, None)
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+    return [Path(handler.baseFilename) for handler in files]
 
 
 def _one_line(error: Exception, log_file: Path) -> str:

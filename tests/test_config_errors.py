@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 
 from fracture import train as train_module
 from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
-from fracture.errors import ConfigError
+from fracture.data.sources import ClassFolders, FracAtlas, Mura, SplitFolders
+from fracture.errors import ConfigError, DataError
 from fracture.evaluation.cli import evaluate_checkpoint
 from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
@@ -196,3 +197,11 @@ def test_other_tools_check_their_values_first(tmp_path, tool, overrides, key):
     with pytest.raises(ConfigError) as error:
         call()
     assert key in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("source", [SplitFolders, ClassFolders, FracAtlas, Mura])
+def test_every_folder_source_calls_a_file_root_a_file(tmp_path, source):
+    a_file = tmp_path / "dataset.tar"
+    a_file.write_bytes(b"")
+    with pytest.raises(DataError, match=f"^data root {a_file} is a file, not a folder; set"):
+        source(a_file).splits()
