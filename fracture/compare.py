@@ -33,6 +33,7 @@ from fracture.run_files import (
     read_failure,
     read_metrics,
 )
+from fracture.spreadsheet import safe_cell, safe_row
 
 METRICS = (
     "test/acc",
@@ -144,8 +145,10 @@ def write_outputs(
             metrics = run.metrics or {}
             status = run.problem or "ok"
             writer.writerow(
-                [run.path.name, run.experiment, metrics.get("seed"), status]
-                + [metrics.get(m) for m in METRICS]
+                safe_row(
+                    [run.path.name, run.experiment, metrics.get("seed"), status]
+                    + [metrics.get(m) for m in METRICS]
+                )
             )
     with open(out_dir / "compare_paired.csv", "w", newline="") as handle:
         fields = [
@@ -163,7 +166,7 @@ def write_outputs(
         ]
         writer = csv.DictWriter(handle, fields)
         writer.writeheader()
-        writer.writerows(paired)
+        writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in paired)
     shown = [m for m in METRICS if all(m in v.metrics for v in summary.values())]
     if summary and shown:
         figure = metric_bars_figure({k: v.metrics for k, v in summary.items()}, shown)

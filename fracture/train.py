@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.multiprocessing import ProcessRaisedException
 
 from fracture.config import CONF_DIR, register_resolvers
+from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
@@ -34,6 +35,7 @@ from fracture.rank_failures import collective_timeout
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
+    TRACEBACK_FILE,
     clear_failure,
     write_config,
     write_failure,
@@ -53,8 +55,10 @@ def train(cfg: DictConfig) -> dict:
     Returns:
         The contents of ``metrics.json``: test metrics (``test/acc``, ...) and run facts.
     """
+    check_config(cfg, TRAIN)  # before anything is built: a bad value is one line
     run_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
+    check_resume_checkpoint(ckpt_path)
     resuming_here = ckpt_path is not None and (run_dir / CONFIG_FILE).exists()
     if not resuming_here:  # a run resumed in its own directory keeps the config it started with
         rank_zero_only(write_config)(run_dir, cfg)
@@ -267,15 +271,37 @@ def _failed(cfg: DictConfig, error: Exception) -> None:
         # other ranks instead of leaving rank 0 waiting in a collective.
         raise error
     run_dir = Path(cfg.paths.output_dir)
-    write_failure(run_dir, error, traceback.format_exc())
+    trace = traceback.format_exc()
+    write_failure(run_dir, error, trace)
+    logged_in = _log_to_files("run failed:\n%s", trace) or [run_dir / TRACEBACK_FILE]
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        if isinstance(error, FractureError):
-            # SystemExit passes through Hydra's error reporting, which would add a traceback.
-            raise SystemExit(f"fracture-train: error: {error}") from None
-        raise error
+        if HydraConfig.get().verbose:
+            raise error
+        # SystemExit passes through Hydra's error reporting, which would add a traceback.
+        raise SystemExit(f"fracture-train: error: {_one_line(error, logged_in[0])}") from None
     log.error("job failed, the sweep goes on: %s (traceback in %s)", error, run_dir / "error.txt")
     # None: the Optuna sweeper records a failed trial and goes on (it refuses NaN).
     return None
+
+
+def _log_to_files(message: str, *args) -> list[Path]:
+    # The run's log file (Hydra's job logging writes train.log) gets the traceback; the
+    # console gets one line.
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, args, None)
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.handle(record)
+    return [Path(handler.baseFilename) for handler in files]
+
+
+def _one_line(error: Exception, log_file: Path) -> str:
+    if isinstance(error, FractureError):
+        return str(error)  # already says what to fix
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return (
+        f"{type(error).__name__}: {first_line} (traceback in {log_file}; "
+        "hydra.verbose=true prints it here)"
+    )
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict) -> float | None:

@@ -23,6 +23,7 @@ from fracture.audit.figures import (
 from fracture.audit.outputs import markdown_summary, write_report
 from fracture.audit.report import audit_splits
 from fracture.config import CONF_DIR
+from fracture.config_checks import DATA, check_config
 from fracture.data.preprocessing import Preprocessing
 from fracture.data.sources.layout import detect_layout
 from fracture.errors import FractureError
@@ -95,6 +96,7 @@ def _data_config(source: list[str], layout: str) -> DictConfig:
     if root is not None:
         with open_dict(cfg):
             cfg.data.root = str(root)  # set here, not as an override: paths may hold '=' or ','
+    check_config(cfg, DATA)
     return cfg
 
 

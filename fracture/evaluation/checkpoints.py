@@ -1,11 +1,14 @@
 """Finding and loading checkpoints safely, and storing the chosen decision in them."""
 
 import json
+import math
+from numbers import Real
 from pathlib import Path
 
 import torch
 
-from fracture.errors import DataError
+from fracture.data.preprocessing import Preprocessing
+from fracture.errors import DataError, FractureError
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
 from fracture.run_files import METRICS_FILE
 
@@ -40,13 +43,62 @@ def load_classifier(path: str | Path) -> FractureClassifier:
     """
     try:
         model = FractureClassifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except FractureError as error:  # e.g. no `fracture` metadata (FractureClassifier says)
+        raise DataError(f"{path}: {error}") from None
     except Exception as error:  # torch/Lightning raise many kinds for a file that is no checkpoint
         first_line = (str(error).strip().splitlines() or [""])[0]
         raise DataError(
             f"{path} is not a fracture checkpoint ({type(error).__name__}: {first_line}); "
             "pass a .ckpt written by fracture-train, or its run directory"
         ) from None
+    check_preprocessing(model.preprocessing, path)
     return model.eval()
+
+
+def check_preprocessing(preprocessing: Preprocessing, source: str | Path) -> None:
+    """Refuse metadata that would give NaN or nonsense answers: a one-line error naming the
+    field and ``source`` (a checkpoint is data that may have been damaged or edited)."""
+    problem = _preprocessing_problem(preprocessing)
+    if problem:
+        raise DataError(
+            f"{source}: {problem}; the checkpoint's metadata is damaged or edited: use the "
+            "checkpoint fracture-train wrote (fracture-eval stores a new threshold)"
+        )
+
+
+def check_threshold(threshold, source: str | Path) -> None:
+    """A decision threshold must be a finite probability (see ``_threshold_problem``)."""
+    problem = _threshold_problem(threshold)
+    if problem:
+        raise DataError(f"{source}: {problem}; choose one with fracture-eval")
+
+
+def _preprocessing_problem(p: Preprocessing) -> str | None:
+    for name in ("image_size", "resize_size"):
+        value = getattr(p, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            return f"{name}={value!r} is not a positive whole number of pixels"
+    if len(p.class_names) != 2 or not all(isinstance(n, str) for n in p.class_names):
+        return f"class_names={list(p.class_names)!r} is not two class names"
+    if len(p.mean) not in (1, 3) or len(p.std) != len(p.mean) or not all(map(_finite, p.mean)):
+        return f"mean={list(p.mean)!r}, std={list(p.std)!r} are not 1 or 3 finite numbers each"
+    if not all(_finite(s) and s > 0 for s in p.std):
+        return f"std={list(p.std)!r} holds a value that is not a positive finite number"
+    if not (_finite(p.temperature) and p.temperature > 0):
+        return f"temperature={p.temperature!r} is not a positive finite number"
+    return _threshold_problem(p.threshold)
+
+
+def _threshold_problem(threshold) -> str | None:
+    # 1.0 is allowed: a policy picks a validation score, and float32 softmax reaches 1.0
+    # exactly on confident cases; 0 would call every image fractured.
+    if not (_finite(threshold) and 0 < threshold <= 1):
+        return f"threshold={threshold!r} is not a probability in (0, 1]"
+    return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def store_decision(path: str | Path, threshold: float, temperature: float | None) -> None:

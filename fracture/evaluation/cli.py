@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from fracture.config import CONF_DIR
+from fracture.config_checks import EVAL, check_config
 from fracture.data.samples import SPLITS
 from fracture.errors import ConfigError, DataError, FractureError
 from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
@@ -24,6 +25,7 @@ from fracture.run_files import CONFIG_FILE, write_metrics
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     """Evaluate ``cfg.ckpt`` on ``cfg.split``; writes the results into ``out_dir``."""
+    check_config(cfg, EVAL)
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r} is not one of {', '.join(SPLITS)}")
     spec = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt

@@ -14,6 +14,7 @@ from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.samples import Sample
 from fracture.evaluation.calibration import apply_temperature
 from fracture.labels import CLASS_NAMES
+from fracture.spreadsheet import read_cell, safe_row
 
 PREDICTIONS_FILE = "predictions.csv"
 
@@ -74,14 +75,16 @@ def write_predictions(
         for sample, p in zip(predictions.samples, probabilities, strict=True):
             decision = CLASS_NAMES[int(p >= threshold)]
             writer.writerow(
-                [
-                    sample.path,
-                    CLASS_NAMES[sample.label],
-                    f"{p:.6f}",
-                    decision,
-                    sample.group or "",
-                    sample.study or "",
-                ]
+                safe_row(
+                    [
+                        sample.path,
+                        CLASS_NAMES[sample.label],
+                        f"{p:.6f}",
+                        decision,
+                        sample.group or "",
+                        sample.study or "",
+                    ]
+                )
             )
 
 
@@ -91,9 +94,9 @@ def read_predictions(path: Path) -> dict[str, np.ndarray | list]:
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
     return {
-        "path": [r["path"] for r in rows],
+        "path": [read_cell(r["path"]) for r in rows],
         "label": np.array([CLASS_NAMES.index(r["label"]) for r in rows], dtype=np.int64),
         "probability": np.array([float(r["probability"]) for r in rows]),
         "prediction": np.array([CLASS_NAMES.index(r["prediction"]) for r in rows], dtype=np.int64),
-        "group": [r["group"] or None for r in rows],
+        "group": [read_cell(r["group"]) or None for r in rows],
     }

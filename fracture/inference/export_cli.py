@@ -7,6 +7,7 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fracture.config import CONF_DIR
+from fracture.config_checks import EXPORT, check_config
 from fracture.errors import ConfigError, FractureError
 from fracture.inference.export import FORMATS, SIDECAR, export
 from fracture.inference.predictor import load_predictor
@@ -15,6 +16,7 @@ from fracture.inference.predictor import load_predictor
 def export_checkpoint(cfg: DictConfig) -> dict:
     """Export ``cfg.ckpt`` as ``cfg.format`` into ``cfg.out``; returns the sidecar."""
     # Checked before loading any weights, so a typo fails at once.
+    check_config(cfg, EXPORT)
     if cfg.format not in FORMATS:
         raise ConfigError(f"format={cfg.format!r} is not one of {', '.join(FORMATS)}")
     spec = OmegaConf.to_container(cfg.ckpt) if isinstance(cfg.ckpt, ListConfig) else str(cfg.ckpt)

@@ -16,6 +16,7 @@ from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S
 from fracture.errors import UnreadableImage
 from fracture.inference.predictor import Predictor
 from fracture.labels import CLASS_NAMES
+from fracture.spreadsheet import safe_row
 
 
 @dataclass
@@ -143,7 +144,8 @@ def write_predictions_csv(
         writer = csv.writer(file)
         writer.writerow([*header, *(f"member_{i}" for i in range(member_count))])
         for r in results:
-            writer.writerow([*_row(r, predictor.threshold, overlays), *_members(r, member_count)])
+            row = [*_row(r, predictor.threshold, overlays), *_members(r, member_count)]
+            writer.writerow(safe_row(row))
 
 
 def _row(result: ImagePrediction, threshold: float, overlays: bool) -> list:

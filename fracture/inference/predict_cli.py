@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.config import CONF_DIR
+from fracture.config_checks import PREDICT, check_config
 from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
@@ -22,10 +23,11 @@ PREDICTIONS_FILE = "predictions.csv"
 
 def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
     """Predict ``cfg.inputs`` with ``cfg.ckpt``; returns the summary line."""
+    check_config(cfg, PREDICT)
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
     inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else cfg.inputs
     predictor = load_predictor(ckpt)
-    paths = expand_inputs(inputs)
+    paths = expand_inputs(inputs, cfg.follow_symlinks)
     device = (
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )

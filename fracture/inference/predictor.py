@@ -16,7 +16,7 @@ from torch import nn
 
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError
-from fracture.evaluation.checkpoints import load_classifier, resolve_checkpoint
+from fracture.evaluation.checkpoints import check_threshold, load_classifier, resolve_checkpoint
 from fracture.labels import FRACTURED
 
 ENSEMBLE_FORMAT = 1
@@ -164,5 +164,8 @@ def _from_ensemble_file(path: Path) -> Predictor:
             f"{path} is not an ensemble.json ({type(error).__name__}: {error}); pass one written "
             "by fracture-eval ckpt=[a,b,...], or the checkpoints themselves"
         ) from None
+    if not members or not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise DataError(f"{path}: members={members!r} is not a list of checkpoint paths")
+    check_threshold(threshold, f"{path} (threshold)")
     predictor = load_predictor(members).with_threshold(threshold)
     return replace(predictor, digest=_digest(predictor.sources, predictor.threshold))

@@ -10,6 +10,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryConfusionMatrix
 
 from fracture.data.preprocessing import Preprocessing
+from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES, FRACTURED
 from fracture.models.backbones import build_backbone, count_parameters
 from fracture.models.metrics import stage_metrics
@@ -183,10 +184,13 @@ class FractureClassifier(L.LightningModule):
         checkpoint["hyper_parameters"]["compile"] = False
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if CHECKPOINT_KEY in checkpoint:
-            self.preprocessing = Preprocessing.from_dict(
-                checkpoint[CHECKPOINT_KEY]["preprocessing"]
+        # Without it the model would silently predict with default preprocessing.
+        if CHECKPOINT_KEY not in checkpoint:
+            raise DataError(
+                f"no '{CHECKPOINT_KEY}' metadata (preprocessing, threshold): not a checkpoint "
+                "written by fracture-train; pass one that is, or its run directory"
             )
+        self.preprocessing = Preprocessing.from_dict(checkpoint[CHECKPOINT_KEY]["preprocessing"])
 
 
 def _key(stage: str) -> str:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.config import CONF_DIR
+from fracture.config_checks import SERVE, check_config
 from fracture.errors import FractureError
 from fracture.inference.predictor import load_predictor
 from fracture.serve.app import create_app
@@ -22,6 +23,7 @@ SHUTDOWN_GRACE_S = 3
 
 def build_app(cfg: DictConfig) -> FastAPI:
     """The application of ``cfg``: its settings checked first, then the model loaded once."""
+    check_config(cfg, SERVE)
     settings = ServeSettings.from_config(cfg)
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else str(cfg.ckpt)
     return create_app(load_predictor(ckpt), settings)

@@ -5,7 +5,12 @@ from pathlib import Path
 
 from fracture.data.samples import Sample
 from fracture.data.sources.base import Source
-from fracture.data.sources.scanning import class_folders, folder_label, images_in
+from fracture.data.sources.scanning import (
+    class_folders,
+    folder_label,
+    images_in,
+    require_folder,
+)
 from fracture.data.sources.split_folders import require_both_classes
 from fracture.data.sources.splitting import split_samples, with_groups_from_pattern
 from fracture.errors import DataError
@@ -43,10 +48,7 @@ class ClassFolders(Source):
 
 def scan_class_folders(root: Path) -> list[Sample]:
     """Every image under ``root/<class>/``, labelled by its class folder."""
-    if not root.is_dir():
-        raise DataError(
-            f"data root {root} does not exist; set data.root to a folder of class folders"
-        )
+    require_folder(root, "set data.root to a folder of class folders")
     folders = class_folders(root)
     if any(folder.name.lower() in ("train", "val", "valid", "test") for folder in folders):
         raise DataError(f"{root} is already split into folders; use data=folder for it")

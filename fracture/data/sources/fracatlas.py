@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fracture.data.samples import Sample
 from fracture.data.sources.base import Source
+from fracture.data.sources.scanning import require_folder
 from fracture.data.sources.splitting import split_samples
 from fracture.errors import DataError
 
@@ -37,6 +38,7 @@ class FracAtlas(Source):
         return split_samples(self.samples(), self.ratios, self.seed)
 
     def samples(self) -> list[Sample]:
+        require_folder(self.root, "set data.root to the unpacked FracAtlas folder")
         table = self.root / "dataset.csv"
         if not table.is_file():
             raise DataError(

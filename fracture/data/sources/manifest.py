@@ -15,6 +15,7 @@ from fracture.data.sources.split_folders import SPLIT_ALIASES, require_both_clas
 from fracture.data.sources.splitting import split_samples, with_groups_from_pattern
 from fracture.errors import DataError
 from fracture.labels import label_index
+from fracture.spreadsheet import read_cell, safe_row
 
 REQUIRED_COLUMNS = ("path", "label")
 _SPLIT_NAMES = {alias: split for split, aliases in SPLIT_ALIASES.items() for alias in aliases}
@@ -71,12 +72,12 @@ def _sample(row: dict[str, str], csv_path: Path, line: int) -> Sample:
         label = label_index(row["label"])
     except DataError as error:
         raise DataError(f"{csv_path}:{line}: {error}") from None
-    path = Path(row["path"])
+    path = Path(read_cell(row["path"]))
     return Sample(
         path if path.is_absolute() else csv_path.parent / path,
         label,
-        group=row.get("group") or None,
-        study=row.get("study") or None,
+        group=read_cell(row.get("group") or "") or None,
+        study=read_cell(row.get("study") or "") or None,
     )
 
 
@@ -105,6 +106,7 @@ def write_manifest(path: str | Path, splits: dict[str, Sequence[Sample]]) -> Pat
         for split, samples in splits.items():
             for s in samples:
                 relative = os.path.relpath(s.path.resolve(), path.parent.resolve())
-                writer.writerow([relative, s.label, split, s.group or "", s.study or ""])
+                row = [relative, s.label, split, s.group or "", s.study or ""]
+                writer.writerow(safe_row(row))
     temporary.replace(path)
     return path

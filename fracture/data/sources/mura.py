@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fracture.data.samples import Sample
 from fracture.data.sources.base import Source
+from fracture.data.sources.scanning import require_folder
 from fracture.data.sources.splitting import split_samples
 from fracture.errors import DataError
 from fracture.labels import label_index
@@ -49,6 +50,7 @@ class Mura(Source):
         return {"train": train["train"], "val": train["val"], "test": self._listed("valid")}
 
     def _listed(self, name: str) -> list[Sample]:
+        require_folder(self.root, "set data.root to the unpacked MURA-v1.1 folder")
         listing = self.root / f"{name}_image_paths.csv"
         if not listing.is_file():
             raise DataError(f"{listing} is missing; set data.root to the unpacked MURA-v1.1 folder")

@@ -20,6 +20,13 @@ def is_image_file(path: Path) -> bool:
     return path.suffix == "" and is_dicom(path)
 
 
+def require_folder(root: Path, fix: str) -> None:
+    """A one-line error unless ``root`` is a folder; it says whether it is missing or a file."""
+    if not root.is_dir():
+        state = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataError(f"data root {root} {state}; {fix}")
+
+
 def images_in(folder: Path) -> list[Path]:
     """All image files below ``folder``, sorted so that runs are reproducible."""
     return sorted(path for path in folder.rglob("*") if is_image_file(path))

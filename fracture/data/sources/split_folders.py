@@ -8,7 +8,12 @@ from pathlib import Path
 
 from fracture.data.samples import SPLITS, Sample
 from fracture.data.sources.base import Source
-from fracture.data.sources.scanning import class_folders, folder_label, images_in
+from fracture.data.sources.scanning import (
+    class_folders,
+    folder_label,
+    images_in,
+    require_folder,
+)
 from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES
 from fracture.synth import SyntheticSpec, ensure_dataset
@@ -50,8 +55,7 @@ def scan_split_folders(root: str | Path) -> dict[str, list[Sample]]:
             folder holds no images, or a folder name is not a known class name.
     """
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"data root {root} does not exist; set data.root to it ({_LAYOUT_HINT})")
+    require_folder(root, f"set data.root to the dataset folder ({_LAYOUT_HINT})")
     return {split: _scan_split(split_folder(root, split)) for split in SPLITS}
 
 
