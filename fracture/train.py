@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.multiprocessing import ProcessRaisedException
 
 from fracture.config import CONF_DIR, register_resolvers
@@ -36,6 +36,7 @@ from fracture.run_files import (
     write_failure,
     write_metrics,
 )
+from fracture.tensorboard import curated_hparams, final_metrics
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def train(cfg: DictConfig) -> dict:
     metrics.update(_data_facts(datamodule))
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
-    _log_hparams_with_results(trainer, cfg, metrics)
+    _log_hparams_with_results(trainer, cfg, metrics, step)
     return metrics
 
 
@@ -174,15 +175,14 @@ def _evaluate_best(
     return {**metrics, **validation_metrics(validation, evaluation)}
 
 
-def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
-    # One hparams record per run, with its final metrics: TensorBoard's HPARAMS tab then
-    # compares runs of a sweep without a placeholder hp_metric.
-    params = OmegaConf.to_container(cfg, resolve=True)
-    hparams = {key: params[key] for key in ("name", "seed", "data", "model", "finetune", "trainer")}
-    results = {k: v for k, v in metrics.items() if k.startswith("test/") and isinstance(v, float)}
+def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict, step: int):
+    # One hparams record per run, with its final metrics at the last step: TensorBoard's
+    # HPARAMS tab then compares runs of a sweep on the settings that tell them apart.
+    hparams = curated_hparams(cfg)
+    results = final_metrics(metrics)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics=results)
+            logger.log_hyperparams(hparams, metrics=results, step=step)
         else:
             logger.log_hyperparams(hparams)
         logger.save()
