@@ -171,7 +171,7 @@ def _evaluate_best(
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
-    metrics = write_evaluation(run_dir, evaluation, writer, step)
+    metrics = write_evaluation(run_dir, evaluation, writer, step, f"{cfg.name} ({run_dir.name})")
     return {**metrics, **validation_metrics(validation, evaluation)}
 
 
