@@ -26,6 +26,7 @@ from fracture.config import CONF_DIR, register_resolvers
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
+from fracture.evaluation.model_card import model_card, store_card
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
@@ -73,6 +74,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.get("test", True):
         metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir, step))
     metrics.update(_data_facts(datamodule))
+    if "val/recall" in metrics and metrics["best_checkpoint"]:  # the page's model panel
+        store_card(run_dir / metrics["best_checkpoint"], model_card(cfg, metrics))
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
     _log_hparams_with_results(trainer, cfg, metrics, step)
