@@ -154,7 +154,7 @@ def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
             expect(page.locator("#decision")).to_contain_text("threshold")
             page.wait_for_function("document.getElementById('overlay').naturalWidth >= 256")
             # The 32 px test model's map is 1 x 1: the page says it cannot localise.
-            expect(page.locator("#cam-warning")).to_contain_text("1\u00d71")  # "1×1"
+            expect(page.locator("#cam-warning")).to_contain_text("1\u00d71")  # 1 x 1
             expect(page.locator("#timing")).to_be_hidden()  # timings only on request
             page.fill("#cam-opacity", "80")
             assert page.locator("#overlay").evaluate("e => e.style.opacity") == "0.8"

@@ -99,8 +99,8 @@ function showCamWarning() {
   if (coarse) {
     $("cam-warning").textContent =
       `This map is only ${camGrid[0]}×${camGrid[1]} cells (maps under ` +
-      `${MIN_CAM_GRID}×${MIN_CAM_GRID} cannot localise): it tells the image's halves apart, ` +
-      "not a fracture from soft tissue. Train at a larger image size for usable maps.";
+      `${MIN_CAM_GRID}×${MIN_CAM_GRID} are too coarse to localise): a coloured region may ` +
+      "be soft tissue, not the fracture. Train at a larger image size for usable maps.";
   }
 }
 
