@@ -91,11 +91,11 @@ def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
     assert {"test/acc", "test/auroc", "val_final/auroc", "val_final/specificity"} <= metric_names
     hparam_names = {info.name for info in experiment.experiment.hparam_infos}
     # The curated columns only: no _target_, paths or worker counts.
-    assert hparam_names == {path.replace(".", "/") for path in HPARAMS}
+    assert hparam_names == set(HPARAMS)
     session = plugin_data_pb2.HParamsPluginData.FromString(
         content["_hparams_/session_start_info"]
     ).session_start_info.hparams
-    assert session["name"].string_value == "frozen"
+    assert session["experiment"].string_value == "frozen"
     assert session["finetune/unfreeze_at_epoch"].string_value == "None"
     # The final validation numbers are metrics.json's, at the run's last step.
     final = events.Scalars("val_final/auroc")
