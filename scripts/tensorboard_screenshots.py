@@ -51,13 +51,12 @@ def screenshots(url: str, out: Path) -> list[Path]:
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             for name, anchor in PAGES.items():
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.goto(url + anchor)
-                page.wait_for_load_state("networkidle")
-                page.get_by_text("test/auroc").first.wait_for(state="attached", timeout=60_000)
+                page.get_by_text("test/auroc").first.wait_for(state="attached", timeout=90_000)
                 if name == "scalars":  # the test group's single points open the page: fold it
-                    page.locator(".group-title", has_text="test").first.click()
+                    page.get_by_text("test", exact=True).first.click(timeout=90_000)
                 page.wait_for_timeout(3000)  # charts draw after their data arrives
                 written.append(out / f"tensorboard_{name}.png")
                 page.screenshot(path=written[-1])
