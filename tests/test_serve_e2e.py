@@ -113,10 +113,10 @@ def assert_not_blank(path: Path, min_std: float = 8.0) -> None:
 
 
 def keep_screenshot(path: Path) -> None:
-    """Copy a screenshot to $FRACTURE_SCREENSHOT_DIR (how README's picture is made)."""
+    """Copy a screenshot to $FRACTURE_SCREENSHOT_DIR as serve_<name> (README's picture)."""
     target = os.environ.get("FRACTURE_SCREENSHOT_DIR")
     if target:
-        shutil.copy(path, Path(target) / path.name)
+        shutil.copy(path, Path(target) / f"serve_{path.name}")  # docs/serve_page.png
 
 
 def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
