@@ -1,10 +1,23 @@
 """Matplotlib figures, built without pyplot so they work headless and in worker threads."""
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+_TITLE_WIDTH = 48  # characters per title line of a 4-inch figure
+
+
+def fitted_title(text: str, lines: int = 2) -> str:
+    """A title wrapped to the figure's width (run names of sweeps are long), at most
+    ``lines`` lines, the rest shown as an ellipsis."""
+    wrapped = textwrap.wrap(text, _TITLE_WIDTH, break_long_words=True) or [""]
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: _TITLE_WIDTH - 1] + "…"
+    return "\n".join(wrapped)
 
 
 def confusion_matrix_figure(
@@ -22,7 +35,8 @@ def confusion_matrix_figure(
             col, row, f"{count}\n{rates[row, col]:.1%}", ha="center", va="center", color=colour
         )
     ticks = range(len(class_names))
-    axes.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
+    axes.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true")
+    axes.set_title(fitted_title(title), fontsize=9)
     axes.set_xticklabels(class_names)
     axes.set_yticklabels(class_names, rotation=90, va="center")
     return figure

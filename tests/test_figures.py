@@ -10,7 +10,7 @@ import fracture.compare
 from fracture.compare import report
 from fracture.evaluation.calibration import reliability_curve
 from fracture.evaluation.figures import OperatingPoint, pr_figure, reliability_figure, roc_figure
-from fracture.figures import metric_bars_figure
+from fracture.figures import fitted_title, metric_bars_figure
 from tests.test_compare import fake_run, write_predictions_csv
 
 
@@ -105,3 +105,10 @@ def test_compare_png_shows_the_bootstrap_intervals_of_the_table(tmp_path, monkey
     acc_bars = [*extents[0:2], *extents[half : half + 2]]
     assert acc_bars == pytest.approx([*printed["finetune"], *printed["frozen"]], abs=5e-4)
     assert (tmp_path / "compare.png").stat().st_size > 1000
+
+
+def test_long_run_names_are_wrapped_into_the_title(scores):
+    name = "job1+experiment-finetune+model.backbone-resnet18+data.image_size-64+seed-3: test"
+    title = roc_figure({"test": scores}, title=name).axes[0].get_title()
+    assert title.replace("\n", "") == name and all(len(line) <= 48 for line in title.split("\n"))
+    assert fitted_title("x" * 200).endswith("…") and fitted_title("x" * 200).count("\n") == 1

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
 
 from fracture.evaluation.metrics import binary_metrics
+from fracture.figures import fitted_title
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (probabilities, labels)
 
@@ -96,5 +97,5 @@ def _square(xlabel: str, ylabel: str, title: str = ""):
     figure = Figure(figsize=(4.2, 4.0), layout="constrained")
     axes = figure.add_subplot()
     axes.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=xlabel, ylabel=ylabel)
-    axes.set_title(title, fontsize=9)
+    axes.set_title(fitted_title(title), fontsize=9)
     return figure, axes
