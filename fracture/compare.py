@@ -23,7 +23,7 @@ from fracture.compare_paired import (
     paired_table,
     pooled_predictions,
 )
-from fracture.evaluation.comparison import Pooled
+from fracture.evaluation.comparison import Pooled, pooled_intervals
 from fracture.evaluation.figures import roc_figure
 from fracture.figures import metric_bars_figure
 from fracture.run_files import (
@@ -134,9 +134,11 @@ def write_outputs(
     markdown: str,
     paired: list[dict],
     pooled: dict[str, Pooled],
+    intervals: dict[str, dict] | None = None,
 ) -> None:
     """``compare.md``, ``compare.csv`` (one row per run), ``compare_paired.csv``,
-    ``compare.png`` (bars, std error bars) and ``roc.png`` (pooled ROC per experiment)."""
+    ``compare.png`` (bars with the pooled bootstrap CIs of ``intervals``, runs as dots) and
+    ``roc.png`` (pooled ROC per experiment)."""
     (out_dir / "compare.md").write_text(markdown + "\n")
     with open(out_dir / "compare.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -169,11 +171,29 @@ def write_outputs(
         writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in paired)
     shown = [m for m in METRICS if all(m in v.metrics for v in summary.values())]
     if summary and shown:
-        figure = metric_bars_figure({k: v.metrics for k, v in summary.items()}, shown)
-        figure.savefig(out_dir / "compare.png", dpi=120)
+        _bars_figure(runs, summary, intervals, shown).savefig(out_dir / "compare.png", dpi=120)
     if pooled:
         curves = {name: (p.probabilities, p.labels) for name, p in pooled.items()}
         roc_figure(curves).savefig(out_dir / "roc.png", dpi=120)
+
+
+def _bars_figure(runs: list[Run], summary: dict[str, Summary], intervals, shown: list[str]):
+    """compare.png: the pooled value and its bootstrap CI per experiment; without pooled
+    predictions, the mean of the runs and no interval."""
+    bars, seeds = {}, {}
+    for name, result in summary.items():
+        found = (intervals or {}).get(name, {})
+        bars[name] = {m: _interval(found.get(m.split("/")[-1]), result.metrics[m]) for m in shown}
+        finished = [r.metrics for r in runs if r.metrics is not None and r.experiment == name]
+        seeds[name] = {m: [r[m] for r in finished if m in r] for m in shown}
+    title = "pooled test predictions, 95 % bootstrap CI; dots: single runs"
+    return metric_bars_figure(bars, shown, seeds, title)
+
+
+def _interval(found: dict | None, summary: tuple[float, float]) -> tuple[float, float, float]:
+    if found is None:
+        return summary[0], float("nan"), float("nan")
+    return found["value"], found["low"], found["high"]
 
 
 def report(
@@ -198,7 +218,8 @@ def report(
     if rows:
         sections += ["Paired on the same test images:", paired_table(rows)]
     markdown = "\n\n".join(sections)
-    write_outputs(sweep_dirs[0], runs, summary, markdown, rows, pooled)
+    intervals = {name: pooled_intervals(p, resamples, seed) for name, p in pooled.items()}
+    write_outputs(sweep_dirs[0], runs, summary, markdown, rows, pooled, intervals)
     lines = [markdown, ""]
     lines += [f"incomplete run {run.path}: {run.problem}" for run in runs if run.problem]
     lines += [

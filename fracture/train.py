@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.multiprocessing import ProcessRaisedException
 
 from fracture.config import CONF_DIR, register_resolvers
@@ -27,6 +27,7 @@ from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.errors import FractureError
 from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
+from fracture.evaluation.model_card import model_card, store_card
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.frozen_random import frozen_random_facts
@@ -42,6 +43,7 @@ from fracture.run_files import (
     write_metrics,
 )
 from fracture.run_summary import run_summary, sweep_job
+from fracture.tensorboard import curated_hparams, final_metrics
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,11 @@ def train(cfg: DictConfig) -> dict:
     if trainer.fast_dev_run:
         log.info("fast_dev_run: a check of the config, not a result; no metrics.json written")
         return metrics
+    if "val/recall" in metrics and metrics["best_checkpoint"]:  # the page's model panel
+        store_card(run_dir / metrics["best_checkpoint"], model_card(cfg, metrics))
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
-    _log_hparams_with_results(trainer, cfg, metrics)
+    _log_hparams_with_results(trainer, cfg, metrics, step)
     return metrics
 
 
@@ -186,22 +190,21 @@ def _evaluate_best(
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
-    metrics = write_evaluation(run_dir, evaluation, writer, step)
+    metrics = write_evaluation(run_dir, evaluation, writer, step, f"{cfg.name} ({run_dir.name})")
     return {**metrics, **validation_metrics(validation, evaluation)}
 
 
-def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
-    # One hparams record per run, with its final metrics: TensorBoard's HPARAMS tab then
-    # compares runs of a sweep without a placeholder hp_metric.
-    params = OmegaConf.to_container(cfg, resolve=True)
-    hparams = {key: params[key] for key in ("name", "seed", "data", "model", "finetune", "trainer")}
-    results = {k: v for k, v in metrics.items() if k.startswith("test/") and isinstance(v, float)}
+def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict, step: int):
+    # One hparams record per run, with its final metrics at the last step: TensorBoard's
+    # HPARAMS tab then compares runs of a sweep on the settings that tell them apart.
+    hparams = curated_hparams(cfg)
+    results = final_metrics(metrics)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, metrics=results)
+            logger.log_hyperparams(hparams, metrics=results, step=step)
         else:  # MLflow, W&B, CSV: the run's final numbers as metrics of its last step
             logger.log_hyperparams(hparams)
-            logger.log_metrics(results, step=trainer.global_step)
+            logger.log_metrics(results, step=step)
         logger.save()
         logger.finalize("success")
         if isinstance(logger, WandbLogger):

@@ -1,9 +1,12 @@
 """End to end: ``python -m fracture.serve`` on a free loopback port, its page in headless
-Chromium (Debian's, driven by Playwright; no browser download), a synthetic radiograph
-uploaded through the file chooser, the probability and overlay awaited on the page."""
+Chromium (Debian's, driven by Playwright; no browser download): the model panel, several files
+in one drop (PNG, DICOM, a bad one), the DICOM's server-rendered preview, the CAM controls, and
+screenshots checked to show something."""
 
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,10 +105,27 @@ def api_probability(url: str, path: Path) -> float:
         return json.load(response)["predictions"][0]["probability"]
 
 
-def test_the_page_shows_probability_decision_and_overlay(server, tmp_path):
+def assert_not_blank(path: Path, min_std: float = 8.0) -> None:
+    """A screenshot that shows something: its gray levels vary (a blank or failed render is
+    one flat colour)."""
+    gray = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    assert gray.std() > min_std, f"{path.name} looks blank (gray std {gray.std():.1f})"
+
+
+def keep_screenshot(path: Path) -> None:
+    """Copy a screenshot to $FRACTURE_SCREENSHOT_DIR as serve_<name> (README's picture)."""
+    target = os.environ.get("FRACTURE_SCREENSHOT_DIR")
+    if target:
+        shutil.copy(path, Path(target) / f"serve_{path.name}")  # docs/serve_page.png
+
+
+def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     image = radiograph(tmp_path)
+    pixels = np.asarray(Image.open(image), dtype=np.uint16) * 16  # 12-bit, as scanners store
+    dicom = formats.write_dicom(tmp_path, pixels, name="forearm.dcm")
+    bad = formats.write_text_as_png(tmp_path)
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
         browser = playwright.chromium.launch(
@@ -113,21 +133,45 @@ def test_the_page_shows_probability_decision_and_overlay(server, tmp_path):
         )
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
+            missing = []
+            page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
             page.goto(server)
+            # The model panel: what the checkpoint stores.
             expect(page.locator("#model-info")).to_contain_text("resnet18", timeout=TIMEOUT_MS)
-            page.set_input_files("#file-input", image)
-            probability = page.locator("#probability")
-            expect(probability).to_have_text(re.compile(r"^[01]\.\d{3}$"), timeout=TIMEOUT_MS)
-            expect(page.locator("#decision")).to_contain_text("threshold")
-            expect(page.locator("#overlay")).to_be_visible()
-            page.wait_for_function("document.getElementById('overlay').naturalWidth >= 256")
-            page.screenshot(path=tmp_path / "page.png", full_page=True)
-            shown = float(probability.inner_text())
-            assert page.locator("#error").is_hidden()
+            expect(page.locator("#card-validation")).to_contain_text("sensitivity")
+            expect(page.locator("#card-validation")).to_contain_text("specificity")
+            expect(page.locator("#card-use")).to_contain_text("not a medical device")
 
-            page.set_input_files("#file-input", formats.write_text_as_png(tmp_path))
+            # Several files in one drop: a results list, one row each, the bad one named.
+            page.set_input_files("#file-input", [image, dicom, bad])
+            rows = page.locator("#results-body tr")
+            expect(rows).to_have_count(3, timeout=TIMEOUT_MS)
             expect(page.locator("#error")).to_contain_text("notes.png: not an image")
+            expect(rows.nth(2)).to_contain_text("not an image")
+            probability = page.locator("#probability")
+            expect(probability).to_have_text(re.compile(r"^[01]\.\d{3}$"))
+            shown = float(probability.inner_text())
+            expect(page.locator("#decision")).to_contain_text("threshold")
+            page.wait_for_function("document.getElementById('overlay').naturalWidth >= 256")
+            # The 32 px test model's map is 1 x 1: the page says it cannot localise.
+            expect(page.locator("#cam-warning")).to_contain_text("1\u00d71")  # 1 x 1
+            expect(page.locator("#timing")).to_be_hidden()  # timings only on request
+            page.fill("#cam-opacity", "80")
+            assert page.locator("#overlay").evaluate("e => e.style.opacity") == "0.8"
+
+            # The DICOM's preview, decoded by the server.
+            rows.nth(1).click()
+            expect(page.locator("#result-name")).to_have_text("forearm.dcm")
+            page.wait_for_function("document.getElementById('preview').naturalWidth >= 256")
+            page.locator("#preview").screenshot(path=tmp_path / "dicom_preview.png")
+            page.screenshot(path=tmp_path / "page.png", full_page=True)
         finally:
             browser.close()
+    assert_not_blank(tmp_path / "dicom_preview.png")
+    assert_not_blank(tmp_path / "page.png")
+    keep_screenshot(tmp_path / "page.png")
+    assert not missing, missing  # no 404, the favicon included
+    with urllib.request.urlopen(server + "favicon.ico", timeout=10) as response:
+        assert response.status == 200
     assert shown == pytest.approx(api_probability(server, image), abs=5e-4)
     assert Image.open(tmp_path / "page.png").size[0] == 1100

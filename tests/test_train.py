@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from fracture.models import FractureClassifier
+from fracture.tensorboard import HPARAMS
 from fracture.train import train
 
 
@@ -69,23 +70,53 @@ def test_test_metrics_match_scikit_learn(tiny_cfg, tmp_path):
         "test/precision": skm.precision_score(y, predicted, zero_division=0),
         "test/recall": skm.recall_score(y, predicted, zero_division=0),
         "test/auroc": skm.roc_auc_score(y, p),
+        # Validation mirrors test: these three are logged for every stage too.
+        "test/specificity": skm.recall_score(y, predicted, pos_label=0, zero_division=0),
+        "test/balanced_acc": skm.balanced_accuracy_score(y, predicted),
+        "test/auprc": skm.average_precision_score(y, p),
     }
     for key, value in expected.items():
         assert logged[key] == pytest.approx(value, abs=1e-5), key
 
 
 def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
-    train(tiny_cfg("experiment=frozen", "trainer.max_epochs=1"))
+    metrics = train(tiny_cfg("experiment=frozen", "trainer.max_epochs=1"))
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
-    assert "hp_metric" not in events.Tags()["scalars"]
-    assert "train/loss_epoch" in events.Tags()["scalars"]
+    scalars = events.Tags()["scalars"]
+    assert "hp_metric" not in scalars
+    assert "train/loss_epoch" in scalars
     content = events.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     metric_names = {info.name.tag for info in experiment.experiment.metric_infos}
-    assert {"test/acc", "test/auroc"} <= metric_names
+    assert {"test/acc", "test/auroc", "val_final/auroc", "val_final/specificity"} <= metric_names
     hparam_names = {info.name for info in experiment.experiment.hparam_infos}
-    assert {"name", "seed", "model/backbone", "finetune/unfreeze_at_epoch"} <= hparam_names
+    # The curated columns only: no _target_, paths or worker counts.
+    assert hparam_names == set(HPARAMS)
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info.hparams
+    assert session["experiment"].string_value == "frozen"
+    assert session["finetune/unfreeze_at_epoch"].string_value == "None"
+    # The final validation numbers are metrics.json's, at the run's last step.
+    final = events.Scalars("val_final/auroc")
+    assert [(e.step, e.value) for e in final] == [
+        (events.Scalars("test/auroc")[-1].step, pytest.approx(metrics["val/auroc"]))
+    ]
+
+
+def test_tensorboard_groups_put_the_stages_first(tiny_cfg, tmp_path):
+    train(tiny_cfg("experiment=finetune", "test=false"))
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    groups = sorted({tag.split("/")[0] for tag in scalars})
+    assert groups == ["train", "val", "z_schedule"]  # test=false: no test group
+    assert {"z_schedule/epoch", "z_schedule/params/trainable"} <= scalars
+    assert any(tag.startswith("z_schedule/lr-Adam") for tag in scalars)
+    # Validation mirrors test.
+    for name in ("acc", "balanced_acc", "f1", "precision", "recall", "specificity", "auprc"):
+        assert f"val/{name}" in scalars, name
 
 
 def test_parameter_counts_are_logged(tiny_cfg, tmp_path):

@@ -46,11 +46,23 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     evaluated = predict(datamodule.samples[cfg.split])
     result = evaluate(evaluated, validation, settings, stored, cfg.split)
     with SummaryWriter(str(out_dir)) as writer:
-        metrics = write_evaluation(out_dir, result, writer)
+        metrics = write_evaluation(out_dir, result, writer, run=_run_name(predictor))
     metrics = {**_sources(predictor, result.threshold, settings.policy, out_dir), **metrics}
     metrics = {"split": cfg.split, **metrics, **_excluded(datamodule)}
     write_metrics(out_dir, metrics)
     return metrics
+
+
+def _run_name(predictor: Predictor) -> str:
+    """The figures' title: the evaluated checkpoint's run directory (or the ensemble's size)."""
+    if predictor.is_ensemble:
+        return f"ensemble of {len(predictor.sources)}"
+    checkpoint = Path(predictor.sources[0])
+    return (
+        checkpoint.parent.parent.name
+        if checkpoint.parent.name == "checkpoints"
+        else checkpoint.stem
+    )
 
 
 def _sources(predictor: Predictor, threshold: float, policy: str, out_dir: Path) -> dict:

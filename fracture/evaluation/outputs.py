@@ -7,14 +7,24 @@ import torch
 
 from fracture.evaluation.calibration import reliability_curve
 from fracture.evaluation.evaluate import Evaluation
-from fracture.evaluation.figures import pr_figure, reliability_figure, roc_figure
+from fracture.evaluation.figures import (
+    OperatingPoint,
+    pr_figure,
+    reliability_figure,
+    roc_figure,
+)
 from fracture.evaluation.predictions import PREDICTIONS_FILE, write_predictions
 from fracture.figures import confusion_matrix_figure
 from fracture.labels import CLASS_NAMES
 
 
-def write_evaluation(out_dir: Path, evaluation: Evaluation, writer=None, step: int = 0) -> dict:
+def write_evaluation(
+    out_dir: Path, evaluation: Evaluation, writer=None, step: int = 0, run: str = ""
+) -> dict:
     """Write the files of one evaluation into ``out_dir``; log them to a TensorBoard writer.
+
+    Args:
+        run: The run's name for the figure titles; the output directory's name by default.
 
     Returns:
         The evaluation's metrics (for ``metrics.json``).
@@ -25,7 +35,7 @@ def write_evaluation(out_dir: Path, evaluation: Evaluation, writer=None, step: i
     write_predictions(
         out_dir / PREDICTIONS_FILE, evaluation.predictions, probabilities, evaluation.threshold
     )
-    figures = _figures(evaluation, probabilities, labels)
+    figures = _figures(evaluation, probabilities, labels, run or out_dir.name)
     for name, figure in figures.items():
         figure.savefig(out_dir / f"{name}.png", dpi=120)
     if writer is not None:
@@ -33,23 +43,26 @@ def write_evaluation(out_dir: Path, evaluation: Evaluation, writer=None, step: i
     return evaluation.metrics
 
 
-def _figures(evaluation: Evaluation, probabilities: np.ndarray, labels: np.ndarray) -> dict:
+def _figures(evaluation: Evaluation, probabilities: np.ndarray, labels: np.ndarray, run: str):
     split = evaluation.split
     matrix = np.asarray(evaluation.metrics[f"{split}/confusion_matrix"])
-    title = f"{split}, threshold {evaluation.threshold:.3f}"
-    point = _operating_point(matrix)
+    point = _operating_point(matrix, evaluation.threshold)
+    title = f"{run}: {split}"
+    curves, points = {split: (probabilities, labels)}, {split: point}
     return {
-        "confusion_matrix": confusion_matrix_figure(matrix, CLASS_NAMES, title),
-        "roc": roc_figure({split: (probabilities, labels)}, {split: point}),
-        "pr": pr_figure({split: (probabilities, labels)}),
-        "reliability": reliability_figure(reliability_curve(probabilities, labels), split),
+        "confusion_matrix": confusion_matrix_figure(matrix, CLASS_NAMES, f"{title}, {point.label}"),
+        "roc": roc_figure(curves, points, title),
+        "pr": pr_figure(curves, points, title),
+        "reliability": reliability_figure(reliability_curve(probabilities, labels), title),
     }
 
 
-def _operating_point(matrix: np.ndarray) -> tuple[float, float]:
-    """(false positive rate, sensitivity) of a [[tn, fp], [fn, tp]] matrix."""
+def _operating_point(matrix: np.ndarray, threshold: float) -> OperatingPoint:
+    """The point of a [[tn, fp], [fn, tp]] matrix decided at ``threshold``."""
     (tn, fp), (fn, tp) = matrix
-    return fp / max(tn + fp, 1), tp / max(tp + fn, 1)
+    return OperatingPoint(
+        threshold, fp / max(tn + fp, 1), tp / max(tp + fn, 1), tp / max(tp + fp, 1)
+    )
 
 
 def _log(writer, evaluation: Evaluation, figures: dict, step: int) -> None:

@@ -155,7 +155,7 @@ def _as_model_input(gray: np.ndarray, preprocessing: Preprocessing) -> np.ndarra
 
 def _caption(image: Image.Image, probability: float, threshold: float) -> None:
     decision = "fractured" if probability >= threshold else "not fractured"
-    text = f"P(fracture) {probability:.2f}\n{decision}"
+    text = f"P(fractured) {probability:.2f}\n{decision}"
     font = ImageFont.load_default(size=max(10, image.width // 18))
     draw = ImageDraw.Draw(image)
     pad = max(2, image.width // 64)

@@ -3,11 +3,13 @@
 from time import perf_counter
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 
+from fracture.errors import UnreadableImage
 from fracture.serve.http_errors import ERROR_RESPONSES
+from fracture.serve.panel import preview_png
 from fracture.serve.pool import InferencePool
-from fracture.serve.runner import ModelRunner, Upload
+from fracture.serve.runner import ModelRunner, Upload, UploadRejected
 from fracture.serve.schemas import Health, Limits, ModelInfo, PredictResponse
 
 router = APIRouter(tags=["api"])
@@ -47,7 +49,7 @@ async def predict(
 
 
 @router.get("/model", response_model=ModelInfo)
-async def model(runner: Runner) -> ModelInfo:
+async def model(runner: Runner, request: Request) -> ModelInfo:
     """The loaded model, its preprocessing and decision threshold, and the request limits."""
     settings, preprocessing = runner.settings, runner.predictor.preprocessing
     return ModelInfo(
@@ -69,7 +71,24 @@ async def model(runner: Runner) -> ModelInfo:
             decode_timeout_s=settings.decode_timeout_s,
             body_timeout_s=settings.body_timeout_s,
         ),
+        card=request.app.state.card,
+        cam_grid=request.app.state.cam_grid,
     )
+
+
+@router.post("/preview", response_class=Response, responses=ERROR_RESPONSES)
+async def preview(
+    file: Annotated[UploadFile, File(description="One image: PNG, JPEG, DICOM, 16-bit TIFF")],
+    runner: Runner,
+    pool: Annotated[InferencePool, Depends(_pool)],
+) -> Response:
+    """The image as the model's decoding reads it, as a PNG: browsers cannot show DICOM."""
+    data, name = await file.read(), _filename(file, 0)
+    try:
+        png = await pool.run(preview_png, data, runner.settings.max_pixels)
+    except UnreadableImage as error:
+        raise UploadRejected(name, error.reason) from None
+    return Response(png, media_type="image/png")
 
 
 @router.get("/health", response_model=Health)

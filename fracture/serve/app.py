@@ -19,6 +19,7 @@ from fracture.serve import api
 from fracture.serve.admission import UploadAdmission
 from fracture.serve.body_limit import BodyLimit
 from fracture.serve.http_errors import install_error_handlers
+from fracture.serve.panel import cam_grid, stored_card
 from fracture.serve.pool import InferencePool
 from fracture.serve.runner import ModelRunner
 from fracture.serve.settings import ServeSettings
@@ -63,6 +64,7 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     # so parts up to the upload limit stay in memory (a process-wide Starlette setting).
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
     app.state.runner = ModelRunner(predictor, settings)
+    app.state.card, app.state.cam_grid = stored_card(predictor), cam_grid(predictor)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )
@@ -71,12 +73,18 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     install_error_handlers(app, settings.max_files)
     app.include_router(api.router, prefix=API_PREFIX)
     app.add_api_route("/", _page, include_in_schema=False)
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 
 async def _page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+
+async def _favicon() -> FileResponse:
+    # Browsers ask for /favicon.ico whatever the page links; SVG is what they get.
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 def _inference_threads(settings: ServeSettings):

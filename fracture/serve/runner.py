@@ -6,7 +6,6 @@ the thread. The images of one request share one ``max_pixels`` budget, so sixtee
 files cost what one may.
 """
 
-import base64
 import io
 import threading
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
-from fracture.inference.overlays import overlay_images
 from fracture.inference.predict import member_probabilities
 from fracture.inference.predictor import Predictor
+from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
 
@@ -134,22 +133,19 @@ class ModelRunner:
             inference_ms = _ms_since(start)
             probability = sum(members) / len(members)  # the ensemble's mean
             start = perf_counter()
-            overlay = self._overlay(batch, probability) if explain else None
+            layers = self._layers(batch, probability) if explain else {}
         timing = Timing(
             decode_ms=decode_ms,
             inference_ms=inference_ms,
             explain_ms=_ms_since(start) if explain else None,
         )
-        return self._prediction(filename, probability, members, timing, overlay)
+        return self._prediction(filename, probability, members, timing, layers)
 
-    def _overlay(self, batch: torch.Tensor, probability: float) -> str:
+    def _layers(self, batch: torch.Tensor, probability: float) -> dict:
         method = self.settings.explain_method
-        overlay = overlay_images(self.predictor, batch, [probability], method)[0]
-        buffer = io.BytesIO()
-        overlay.save(buffer, format="PNG")
-        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return explain_layers(self.predictor, batch, probability, method)
 
-    def _prediction(self, filename, probability, members, timing, overlay) -> Prediction:
+    def _prediction(self, filename, probability, members, timing, layers) -> Prediction:
         threshold = self.predictor.threshold
         fractured = probability >= threshold
         return Prediction(
@@ -162,7 +158,7 @@ class ModelRunner:
             model=self.name,
             checkpoint_sha256=self.predictor.digest,
             timing=timing,
-            overlay=overlay,
+            **layers,  # overlay, view and cam with explain=true
         )
 
 

@@ -28,6 +28,8 @@ class Prediction(BaseModel):
     overlay: str | None = Field(
         None, description="Grad-CAM overlay as a data:image/png;base64 URL, with explain=true"
     )
+    view: str | None = Field(None, description="The overlay's radiograph alone (data URL)")
+    cam: str | None = Field(None, description="The overlay's coloured map alone (data URL)")
 
 
 class PredictResponse(BaseModel):
@@ -64,6 +66,12 @@ class ModelInfo(BaseModel):
     explain_method: str | None = Field(description="Grad-CAM variant; null if unavailable")
     device: str
     limits: Limits
+    card: dict | None = Field(
+        None, description="Training data, validation numbers, intended use; null: not recorded"
+    )
+    cam_grid: list[int] | None = Field(
+        None, description="Rows and columns of the class activation map at the input size"
+    )
 
 
 class Health(BaseModel):
