@@ -68,6 +68,9 @@ class BackboneFreeze(L.Callback):
             return
         self._selected_modules(pl_module)  # fail on a bad layer name before any training
         pl_module.backbone.requires_grad_(False)
+        # In eval from the start, not only from the first epoch: the model summary printed at
+        # fit start then shows the frozen groups as the run will train them.
+        _keep_frozen_groups_in_eval(pl_module.backbone)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Resuming after the unfreeze epoch: the checkpoint's optimizer state has the

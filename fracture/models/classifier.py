@@ -97,6 +97,9 @@ class FractureClassifier(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "preprocessing"):
             self.preprocessing = datamodule.preprocessing
+        # One image (1, 3, S, S) for Lightning's model summary: its FLOPs and size columns.
+        size = self.preprocessing.image_size
+        self.example_input_array = torch.zeros(1, 3, size, size)
         if stage == "fit" and getattr(datamodule, "loss_weights", None) is not None:
             self.class_weights = datamodule.loss_weights.to(self.device)
 
@@ -126,7 +129,9 @@ class FractureClassifier(L.LightningModule):
         # rank 0's progress bar alone asked Lightning for the synced values there (issue 18).
         metrics = self.metrics[_key(stage)]
         metrics.update(probabilities, labels)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        # Not on the progress bar: eight values wrap it; it shows the losses, and the epoch
+        # lines and TensorBoard show the rest.
+        self.log_dict(metrics, on_step=False, on_epoch=True)
         if _key(stage) in self.confusion:
             confusion = self.confusion[_key(stage)]
             confusion.update(probabilities, labels)
