@@ -21,13 +21,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from fracture.audit.duplicates import (
+from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
+from fracture.data.duplicates import (
     NEAR_DISTANCE,
     DuplicateReport,
     Fingerprint,
     find_duplicates,
 )
-from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
 from fracture.data.facts import FileFacts
 from fracture.data.inspection import inspect_files
 from fracture.data.samples import Sample

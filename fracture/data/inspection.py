@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fracture.audit.hashing import content_hash, perceptual_hashes
 from fracture.data.decode import DEFAULT_MAX_PIXELS, decode
 from fracture.data.facts import FactsCache, FileFacts
+from fracture.data.hashing import content_hash, perceptual_hashes
 from fracture.errors import UnreadableImage
 
 # Below this many files to inspect, worker processes cost more to start than they save.
