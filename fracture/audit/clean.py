@@ -67,7 +67,9 @@ def clean_split(
     if regroup:
         placed, dropped = _regrouped(prints, duplicates, by_path, group, check_ratios(ratios), seed)
     else:
-        kept, dropped = resolve_leakage(prints, duplicates)
+        # Leakage groups as the groups to keep together: name families and studies too.
+        linked = [replace(fp, group=f"leakage-{group[fp.path]}") for fp in prints]
+        kept, dropped = resolve_leakage(linked, duplicates)
         placed = {fp.path: fp.split for fp in kept}
     clean = {split: [] for split in SPLITS}
     for path, split in placed.items():
@@ -97,15 +99,15 @@ def write_clean_manifest(path: Path, clean: dict[str, list[Sample]], record: dic
 
 
 def _regrouped(prints, duplicates, by_path, group, ratios, seed) -> tuple[dict, list[dict]]:
-    """Whole groups split anew; conflicting labels and same-split copies dropped."""
+    """Whole groups split anew; conflicting labels and byte-identical copies dropped first,
+    so that the ratios count the files that stay (all copies of a file share its group)."""
     conflicting = {p for cluster in duplicates.conflicting_labels for p in cluster}
-    candidates = [by_path[fp.path] for fp in prints if fp.path not in conflicting]
+    dropped = {p: "conflicting labels" for p in conflicting}
+    # One pseudo-split: copies anywhere are reduced to the first path in sort order.
+    dropped |= drop_exact_copies([replace(fp, split="") for fp in prints if fp.path not in dropped])
+    candidates = [by_path[fp.path] for fp in prints if fp.path not in dropped]
     splits = split_samples(candidates, ratios, seed, unit=lambda s: group[str(s.path)])
     placed = {str(s.path): split for split, samples in splits.items() for s in samples}
-    moved = [replace(fp, split=placed[fp.path]) for fp in prints if fp.path in placed]
-    dropped = {p: "conflicting labels" for p in conflicting}
-    dropped |= drop_exact_copies(moved)
-    placed = {path: split for path, split in placed.items() if path not in dropped}
     given = {fp.path: fp.split for fp in prints}
     rows = [{"path": p, "split": given[p], "reason": r} for p, r in dropped.items()]
     return placed, sorted(rows, key=lambda row: row["path"])

@@ -28,8 +28,8 @@ from fracture.data.duplicates import (
     Fingerprint,
     find_duplicates,
 )
-from fracture.data.facts import FileFacts
 from fracture.data.inspection import inspect_files
+from fracture.data.leakage import fingerprint
 from fracture.data.samples import Sample
 from fracture.labels import CLASS_NAMES
 
@@ -53,7 +53,7 @@ def audit_splits(
     listed = [(split, sample) for split, samples in splits.items() for sample in samples]
     facts = inspect_files([s.path for _, s in listed], cache_dir, max_pixels, workers, progress)
     rows = list(zip(listed, facts, strict=True))
-    prints = [_fingerprint(split, s, f) for (split, s), f in rows if f.readable]
+    prints = [fingerprint(split, s, f) for (split, s), f in rows if f.readable]
     duplicates = find_duplicates(prints)
     seconds = time.perf_counter() - started
     report = {
@@ -79,18 +79,6 @@ def audit_splits(
     }
     report["warnings"] = _warnings(report)
     return report, prints, duplicates
-
-
-def _fingerprint(split: str, sample: Sample, facts: FileFacts) -> Fingerprint:
-    return Fingerprint(
-        str(sample.path),
-        split,
-        sample.label,
-        facts.sha256,
-        facts.phash,
-        sample.group,
-        variants=facts.phash_variants or (),
-    )
 
 
 def _counts(rows: Sequence) -> dict[str, dict]:
