@@ -19,11 +19,11 @@ INTERVAL_METRICS = ("acc", "recall", "specificity", "auroc")
 
 
 def pooled_predictions(runs: "list[Run]") -> dict[str, Pooled]:
-    """Each experiment's finished runs' ``predictions.csv``, pooled."""
+    """Each group's finished runs' ``predictions.csv``, pooled."""
     found: dict[str, list[dict]] = {}
     for run in runs:
         if run.metrics is not None and (run.path / PREDICTIONS_FILE).is_file():
-            found.setdefault(run.experiment, []).append(
+            found.setdefault(run.label or run.experiment, []).append(
                 read_predictions(run.path / PREDICTIONS_FILE)
             )
     return {name: pool(predictions) for name, predictions in sorted(found.items())}
