@@ -63,7 +63,9 @@ def test_every_split_holds_both_classes_at_the_ratios(leaky):
         for label in (0, 1):
             share = counts[label] / per_class[label]
             assert share == pytest.approx(RATIOS[split], abs=0.05), (split, label)
+    for split, samples in splits.items():
         recorded = report["clean_manifest"]["counts"][split]
+        counts = Counter(s.label for s in samples)
         assert [recorded["not_fractured"], recorded["fractured"]] == [counts[0], counts[1]]
 
 

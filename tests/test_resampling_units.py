@@ -71,10 +71,10 @@ def test_eval_and_compare_resample_the_same_units(tmp_path):
     write_predictions(tmp_path / "p.csv", predictions, evaluation.probabilities, 0.5)
     pooled = pool([read_predictions(tmp_path / "p.csv")])
     intervals = pooled_intervals(pooled, resamples=300, seed=5)
-    assert pooled.unit == evaluation.metrics["test/ci_unit"] == "study"
     assert intervals["auroc"]["low"] == pytest.approx(
         evaluation.metrics["test/auroc_ci"][0], abs=1e-4
     )
     assert intervals["auroc"]["high"] == pytest.approx(
         evaluation.metrics["test/auroc_ci"][1], abs=1e-4
     )
+    assert pooled.unit == evaluation.metrics["test/ci_unit"] == "study"
