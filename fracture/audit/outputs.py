@@ -75,7 +75,7 @@ def _clean_lines(clean: dict | None) -> list[str]:
         return []
     how = (
         f"re-split by group at {'/'.join(map(str, clean['ratios']))} (seed {clean['seed']}): "
-        f"{clean['given_splits_crossing']} files' groups crossed the given splits"
+        f"{clean['given_splits_crossing']:,} files' groups crossed the given splits"
         if clean["splits"] == "regrouped"
         else "the given splits kept"
     )

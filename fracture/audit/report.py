@@ -1,6 +1,6 @@
 """The audit of a dataset: counts, unreadable files, duplicates, leakage and shortcuts.
 
-``audit.json`` schema (``AUDIT_FORMAT`` = 1):
+``audit.json`` schema (``AUDIT_FORMAT`` = 2):
 
 - ``source``: the data source audited; ``files``: files listed; ``seconds``, ``images_per_second``.
 - ``counts``: ``{split: {"not_fractured": n, "fractured": n, "total": n,
@@ -15,6 +15,8 @@
 - ``shortcuts``: ``{feature: balanced accuracy on val+test of a per-value majority rule
   learnt on train, or null}``.
 - ``warnings``: human-readable findings, most serious first.
+- ``clean_manifest`` (with ``--write-clean-manifest``): the record of
+  ``fracture.audit.clean.clean_split`` plus ``path``, or ``{"error"}`` when none was written.
 """
 
 import time
@@ -33,7 +35,7 @@ from fracture.data.leakage import fingerprint
 from fracture.data.samples import Sample
 from fracture.labels import CLASS_NAMES
 
-AUDIT_FORMAT = 1
+AUDIT_FORMAT = 2  # 2: clean_manifest records leakage groups, counts and crossing files
 
 
 def audit_splits(
