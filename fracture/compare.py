@@ -47,9 +47,7 @@ METRICS = (
     "test/auroc",
     "test/auprc",
 )
-
-
-NOT_CHOSEN = "optuna trial not chosen on validation"
+NOT_CHOSEN = "optuna trial not chosen on validation"  # compare.csv status of hidden trials
 
 
 @dataclass
@@ -166,9 +164,7 @@ def write_outputs(
         writer.writerow(["run", "experiment", "group", "seed", "status", "leaking", *METRICS])
         for run in runs:
             metrics = run.metrics or {}
-            status = run.problem or (
-                "optuna trial not chosen on validation" if run.hidden else "ok"
-            )
+            status = run.problem or (NOT_CHOSEN if run.hidden else "ok")
             tested = {} if run.hidden else metrics
             writer.writerow(
                 [run.path.name, run.experiment, run.label, metrics.get("seed"), status]
