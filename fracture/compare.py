@@ -1,7 +1,9 @@
 """Compare the test metrics of the runs of one or more sweeps: ``fracture-compare DIR...``.
 
-Runs are grouped by experiment name; several seeds give mean ± std, and the pooled test
-predictions of an experiment give bootstrap confidence intervals. Every pair of experiments
+Runs are grouped by what differs between them (experiment name and overrides other than the
+seed; see ``fracture.compare_runs``); several seeds give mean ± std, and the pooled test
+predictions of a group give bootstrap confidence intervals. Leaking runs are marked, and of
+an Optuna sweep only the trial chosen on validation shows test metrics. Every pair of experiments
 is compared on the same test images (McNemar for accuracy, a paired bootstrap and DeLong
 for AUROC; see ``fracture.evaluation.comparison``). A run without ``metrics.json`` (failed,
 killed, still running) is listed, never fatal.
@@ -23,6 +25,7 @@ from fracture.compare_paired import (
     paired_table,
     pooled_predictions,
 )
+from fracture.compare_runs import LEAK_MARK, hide_unchosen_trials, label_runs, leaks
 from fracture.evaluation.comparison import Pooled, pooled_intervals
 from fracture.evaluation.figures import roc_figure
 from fracture.figures import metric_bars_figure
@@ -45,6 +48,7 @@ METRICS = (
     "test/auroc",
     "test/auprc",
 )
+NOT_CHOSEN = "optuna trial not chosen on validation"  # compare.csv status of hidden trials
 
 
 @dataclass
@@ -53,6 +57,8 @@ class Run:
     metrics: dict | None  # None when the run left no metrics.json
     problem: str = ""
     failed: bool = False  # the run recorded an error (error.json)
+    label: str = ""  # its group in the comparison (set by compare_runs.label_runs)
+    hidden: bool = False  # an Optuna trial not chosen on validation: no test metrics shown
 
     @property
     def experiment(self) -> str:
@@ -65,7 +71,9 @@ def find_runs(sweep_dirs: list[Path]) -> list[Run]:
         {p.parent.parent for d in sweep_dirs for p in d.rglob(".hydra/overrides.yaml")}
         | {p.parent for d in sweep_dirs for p in d.rglob(METRICS_FILE)}
     )
-    return [_load_run(path) for path in job_dirs]
+    runs = [_load_run(path) for path in job_dirs]
+    label_runs(runs)
+    return runs
 
 
 def _load_run(path: Path) -> Run:
@@ -86,37 +94,51 @@ def _load_run(path: Path) -> Run:
 
 @dataclass
 class Summary:
-    """One experiment's finished runs: ``metrics[name] = (mean, std)``, std 0 for one run."""
+    """One group's finished runs: ``metrics[name] = (mean, std)``, std 0 for one run;
+    ``leaking`` counts the runs whose splits share copies."""
 
     runs: int
     metrics: dict[str, tuple[float, float]]
+    leaking: int = 0
+
+
+def shown(runs: list[Run]) -> list[Run]:
+    """The finished runs whose test metrics are compared."""
+    return [run for run in runs if run.metrics is not None and not run.hidden]
 
 
 def summarise(runs: list[Run]) -> dict[str, Summary]:
-    """Per experiment name, the mean and standard deviation of each test metric."""
-    groups: dict[str, list[dict]] = {}
-    for run in runs:
-        if run.metrics is not None:
-            groups.setdefault(run.experiment, []).append(run.metrics)
-    return {name: _summary(results) for name, results in sorted(groups.items())}
+    """Per group, the mean and standard deviation of each test metric."""
+    groups: dict[str, list[Run]] = {}
+    for run in shown(runs):
+        groups.setdefault(run.label or run.experiment, []).append(run)
+    return {name: _summary(members) for name, members in sorted(groups.items())}
 
 
-def _summary(results: list[dict]) -> Summary:
+def _summary(members: list[Run]) -> Summary:
     metrics = {}
     for metric in METRICS:
-        values = [r[metric] for r in results if metric in r]
+        values = [run.metrics[metric] for run in members if metric in run.metrics]
         if values:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             metrics[metric] = (statistics.fmean(values), spread)
-    return Summary(len(results), metrics)
+    return Summary(len(members), metrics, sum(leaks(run) for run in members))
 
 
 def markdown_table(summary: dict[str, Summary]) -> str:
     header = ["experiment", "runs", *(m.split("/")[-1] for m in METRICS)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name, result in summary.items():
-        cells = [name, str(result.runs), *(_cell(result, m) for m in METRICS)]
+        marked = f"{name} {LEAK_MARK}" if result.leaking else name
+        cells = [marked, str(result.runs), *(_cell(result, m) for m in METRICS)]
         lines.append("| " + " | ".join(cells) + " |")
+    if any(result.leaking for result in summary.values()):
+        lines += [
+            "",
+            f"{LEAK_MARK}: the run's splits share copies or near copies (metrics.json "
+            "data/leakage), so its test scores are optimistic; fracture-audit "
+            "--write-clean-manifest makes a clean split.",
+        ]
     return "\n".join(lines)
 
 
@@ -142,14 +164,16 @@ def write_outputs(
     (out_dir / "compare.md").write_text(markdown + "\n")
     with open(out_dir / "compare.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "experiment", "seed", "status", *METRICS])
+        writer.writerow(["run", "experiment", "group", "seed", "status", "leaking", *METRICS])
         for run in runs:
             metrics = run.metrics or {}
-            status = run.problem or "ok"
+            status = run.problem or (NOT_CHOSEN if run.hidden else "ok")
+            tested = {} if run.hidden else metrics
             writer.writerow(
                 safe_row(
-                    [run.path.name, run.experiment, metrics.get("seed"), status]
-                    + [metrics.get(m) for m in METRICS]
+                    [run.path.name, run.experiment, run.label, metrics.get("seed"), status]
+                    + [leaks(run) if run.metrics is not None else None]
+                    + [tested.get(m) for m in METRICS]
                 )
             )
     with open(out_dir / "compare_paired.csv", "w", newline="") as handle:
@@ -206,10 +230,11 @@ def report(
     """Compare the runs below ``sweep_dirs`` (or ``runs``, found there already), write the
     outputs into the first one."""
     runs = find_runs(sweep_dirs) if runs is None else runs
+    choices = hide_unchosen_trials(runs)
     summary = summarise(runs)
-    pooled = pooled_predictions(runs)
+    pooled = pooled_predictions(shown(runs))
     rows = paired_rows(pooled, resamples, seed, baseline)
-    sections = [markdown_table(summary)]
+    sections = [markdown_table(summary), *choices]
     if pooled:
         sections += [
             "Pooled test predictions, 95 % bootstrap CI:",

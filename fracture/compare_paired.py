@@ -19,11 +19,11 @@ INTERVAL_METRICS = ("acc", "recall", "specificity", "auroc")
 
 
 def pooled_predictions(runs: "list[Run]") -> dict[str, Pooled]:
-    """Each experiment's finished runs' ``predictions.csv``, pooled."""
+    """Each group's finished runs' ``predictions.csv``, pooled."""
     found: dict[str, list[dict]] = {}
     for run in runs:
         if run.metrics is not None and (run.path / PREDICTIONS_FILE).is_file():
-            found.setdefault(run.experiment, []).append(
+            found.setdefault(run.label or run.experiment, []).append(
                 read_predictions(run.path / PREDICTIONS_FILE)
             )
     return {name: pool(predictions) for name, predictions in sorted(found.items())}
@@ -31,8 +31,8 @@ def pooled_predictions(runs: "list[Run]") -> dict[str, Pooled]:
 
 def interval_table(pooled: dict[str, Pooled], resamples: int, seed: int) -> str:
     """Pooled test predictions: each metric with its 95 % bootstrap interval."""
-    lines = ["| experiment | images | " + " | ".join(INTERVAL_METRICS) + " |"]
-    lines.append("|" + " --- |" * (len(INTERVAL_METRICS) + 2))
+    lines = ["| experiment | images | unit | " + " | ".join(INTERVAL_METRICS) + " |"]
+    lines.append("|" + " --- |" * (len(INTERVAL_METRICS) + 3))
     for name, predictions in pooled.items():
         intervals = pooled_intervals(predictions, resamples, seed)
         cells = [
@@ -40,7 +40,8 @@ def interval_table(pooled: dict[str, Pooled], resamples: int, seed: int) -> str:
             f"{_number(intervals[m]['high'])}]"
             for m in INTERVAL_METRICS
         ]
-        lines.append(f"| {name} | {len(set(predictions.paths))} | " + " | ".join(cells) + " |")
+        head = f"| {name} | {len(set(predictions.paths))} | {predictions.unit} | "
+        lines.append(head + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

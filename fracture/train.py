@@ -152,13 +152,15 @@ def _best_score(checkpoint, best: Path | None) -> float | None:
 
 
 def _data_facts(datamodule) -> dict:
-    """How many images each split used and which files were excluded as unreadable."""
+    """How many images each split used, which files were excluded as unreadable, and the
+    copies across splits (``None`` with ``data.on_leakage=ignore``)."""
     samples = getattr(datamodule, "samples", {})
     excluded = getattr(datamodule, "excluded", [])
     return {
         "data/images": {split: len(members) for split, members in samples.items()},
         "data/excluded": len(excluded),
         "data/excluded_files": excluded,
+        "data/leakage": getattr(datamodule, "leakage", None),
     }
 
 

@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from fracture.audit.hashing import NEAR_DISTANCE, fingerprint_words, perceptual_hashes
+from fracture.data.hashing import NEAR_DISTANCE, fingerprint_words, perceptual_hashes
 from fracture.synth import SyntheticSpec, ensure_dataset
 
 Transform = Callable[[Image.Image, int], Image.Image]  # (image, image index) -> copy

@@ -84,6 +84,8 @@ def audited(messy_root, tmp_path_factory):
             str(out / "cache"),
             "--write-clean-manifest",
             str(out / "clean.csv"),
+            "--splits",
+            "keep",  # the regrouping default is tested on the leaky set (test_clean_split.py)
             "--no-progress",
         ]
     )

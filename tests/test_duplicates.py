@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fracture.audit import duplicates, hashing
-from fracture.audit.duplicates import Fingerprint, find_duplicates, near_pairs, resolve_leakage
-from fracture.audit.hashing import (
+from fracture.audit.keep_splits import resolve_leakage
+from fracture.data import duplicates, hashing
+from fracture.data.duplicates import Fingerprint, find_duplicates, near_pairs
+from fracture.data.hashing import (
     FINGERPRINT_BITS,
     HASH_SIDE,
     NEAR_DISTANCE,

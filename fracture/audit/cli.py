@@ -3,6 +3,9 @@
 fracture-audit /data/bone-xrays --out audit/                  # layout detected
 fracture-audit data=mura data.root=/data/MURA-v1.1 --out audit/  # any data config
 fracture-audit /data/kaggle --write-clean-manifest clean.csv   # then data=csv data.root=clean.csv
+
+The clean manifest re-splits the readable files by leakage group (copies, near copies, name
+families, patients) when the given splits leak; --splits keep keeps them instead.
 """
 
 import argparse
@@ -14,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from fracture.audit.clean import write_clean_manifest
+from fracture.audit.clean import MODES, clean_split, write_clean_manifest
 from fracture.audit.figures import (
     augmented_samples_figure,
     class_distribution_figure,
@@ -26,7 +29,7 @@ from fracture.config import CONF_DIR
 from fracture.config_checks import DATA, check_config
 from fracture.data.preprocessing import Preprocessing
 from fracture.data.sources.layout import detect_layout
-from fracture.errors import FractureError
+from fracture.errors import DataError, FractureError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +73,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write a CSV without unreadable files and leakage",
     )
+    parser.add_argument(
+        "--splits",
+        default="auto",
+        choices=MODES,
+        help="clean manifest: auto re-splits by leakage group when the given splits leak "
+        "(default), regroup always re-splits, keep drops leaking files from the given splits",
+    )
+    parser.add_argument(
+        "--ratios",
+        type=float,
+        nargs=3,
+        default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="image fractions of a re-split (default: 0.8 0.1 0.1)",
+    )
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of a re-split")
     parser.add_argument(
         "--workers", type=int, help="inspection processes (default: all usable cores)"
     )
@@ -119,10 +138,12 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
         splits, cache_dir, max_pixels, args.workers, not args.no_progress, data.decode_timeout_s
     )
     report = {"source": repr(source), **report}
+    failure = None
     if args.write_clean_manifest:
-        report["clean_manifest"] = write_clean_manifest(
-            args.write_clean_manifest, splits, prints, duplicates
-        )
+        try:
+            report["clean_manifest"] = _clean_manifest(args, splits, prints, duplicates, report)
+        except DataError as error:  # the audit itself is still worth its report
+            failure, report["clean_manifest"] = error, {"error": str(error)}
     figures = {"class_distribution": class_distribution_figure(report["counts"])}
     readable = {p.path for p in prints}
     examples = pick_examples([s for s in splits["train"] if str(s.path) in readable])
@@ -133,7 +154,22 @@ def run(cfg: DictConfig, out_dir: Path, args: argparse.Namespace) -> dict:
             examples, augment, preprocessing, max_pixels
         )
     write_report(out_dir, report, figures)
+    if failure is not None:
+        raise failure
     return report
+
+
+def _clean_manifest(args, splits, prints, duplicates, report: dict) -> dict:
+    clean, record = clean_split(
+        splits,
+        prints,
+        duplicates,
+        args.splits,
+        args.ratios,
+        args.split_seed,
+        report["unreadable"],
+    )
+    return write_clean_manifest(args.write_clean_manifest, clean, record)
 
 
 def _refuse_inside(manifest: Path, root: Path) -> None:

@@ -31,6 +31,7 @@ def markdown_summary(report: dict) -> str:
     lines = [f"# Audit of {report.get('source', 'a dataset')}", "", _headline(report), ""]
     lines += [*_counts_table(report["counts"]), "", *_leakage_table(report["leakage"]), ""]
     lines += ["## Warnings", "", *(f"- {w}" for w in report["warnings"] or ["none"]), ""]
+    lines += _clean_lines(report.get("clean_manifest"))
     lines += _unreadable_table(report["unreadable"])
     return "\n".join(lines) + "\n"
 
@@ -67,6 +68,31 @@ def _percent(counts: dict) -> str:
 def _leakage_table(leakage: dict) -> list[str]:
     rows = [[pair, str(c["exact"]), str(c["near"])] for pair, c in leakage.items()]
     return _table(["leakage (files of first split)", "exact copies", "near duplicates"], rows)
+
+
+def _clean_lines(clean: dict | None) -> list[str]:
+    if not clean or "error" in clean:
+        return []
+    how = (
+        f"re-split by group at {'/'.join(map(str, clean['ratios']))} (seed {clean['seed']}): "
+        f"{clean['given_splits_crossing']:,} files' groups crossed the given splits"
+        if clean["splits"] == "regrouped"
+        else "the given splits kept"
+    )
+    rows = [
+        [split, *(str(c[name]) for name in CLASS_NAMES), str(c["total"])]
+        for split, c in clean["counts"].items()
+    ]
+    return [
+        f"## Clean manifest {clean['path']}",
+        "",
+        f"{clean['readable']:,} readable files → {clean['groups']:,} groups; {how}; "
+        f"{clean['kept']:,} kept, {len(clean['dropped']):,} dropped, "
+        f"{clean['crossing']} files in a group that crosses splits.",
+        "",
+        *_table(["split", *CLASS_NAMES, "total"], rows),
+        "",
+    ]
 
 
 def _unreadable_table(unreadable: list[dict]) -> list[str]:

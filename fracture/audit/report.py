@@ -1,6 +1,6 @@
 """The audit of a dataset: counts, unreadable files, duplicates, leakage and shortcuts.
 
-``audit.json`` schema (``AUDIT_FORMAT`` = 1):
+``audit.json`` schema (``AUDIT_FORMAT`` = 2):
 
 - ``source``: the data source audited; ``files``: files listed; ``seconds``, ``images_per_second``.
 - ``counts``: ``{split: {"not_fractured": n, "fractured": n, "total": n,
@@ -15,25 +15,27 @@
 - ``shortcuts``: ``{feature: balanced accuracy on val+test of a per-value majority rule
   learnt on train, or null}``.
 - ``warnings``: human-readable findings, most serious first.
+- ``clean_manifest`` (with ``--write-clean-manifest``): the record of
+  ``fracture.audit.clean.clean_split`` plus ``path``, or ``{"error"}`` when none was written.
 """
 
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from fracture.audit.duplicates import (
+from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
+from fracture.data.duplicates import (
     NEAR_DISTANCE,
     DuplicateReport,
     Fingerprint,
     find_duplicates,
 )
-from fracture.audit.shortcuts import Observation, shortcut_scores, shortcut_warnings
-from fracture.data.facts import FileFacts
 from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S, inspect_files
+from fracture.data.leakage import fingerprint
 from fracture.data.samples import Sample
 from fracture.labels import CLASS_NAMES
 
-AUDIT_FORMAT = 1
+AUDIT_FORMAT = 2  # 2: clean_manifest records leakage groups, counts and crossing files
 
 
 def audit_splits(
@@ -55,7 +57,7 @@ def audit_splits(
     paths = [s.path for _, s in listed]
     facts = inspect_files(paths, cache_dir, max_pixels, workers, progress, timeout_s)
     rows = list(zip(listed, facts, strict=True))
-    prints = [_fingerprint(split, s, f) for (split, s), f in rows if f.readable]
+    prints = [fingerprint(split, s, f) for (split, s), f in rows if f.readable]
     duplicates = find_duplicates(prints)
     seconds = time.perf_counter() - started
     report = {
@@ -81,18 +83,6 @@ def audit_splits(
     }
     report["warnings"] = _warnings(report)
     return report, prints, duplicates
-
-
-def _fingerprint(split: str, sample: Sample, facts: FileFacts) -> Fingerprint:
-    return Fingerprint(
-        str(sample.path),
-        split,
-        sample.label,
-        facts.sha256,
-        facts.phash,
-        sample.group,
-        variants=facts.phash_variants or (),
-    )
 
 
 def _counts(rows: Sequence) -> dict[str, dict]:

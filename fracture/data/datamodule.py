@@ -16,6 +16,7 @@ from fracture.data.dataset import RadiographDataset
 from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.features import feature_loader
 from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S, inspect_files
+from fracture.data.leakage import act_on_leakage, check_on_leakage, leakage_record
 from fracture.data.pixel_cache import PixelCache
 from fracture.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from fracture.data.samples import Sample
@@ -62,6 +63,8 @@ class FractureDataModule(L.LightningDataModule):
             (a twelfth of the float RGB bytes to copy, and no float work on the CPU).
         seed: Draws each epoch's training order and augmentation, with the epoch number
             (see :mod:`fracture.data.sampling`); ``None`` means 0.
+        on_leakage: ``warn``, ``error`` or ``ignore`` copies and near copies across splits
+            (see :mod:`fracture.data.leakage`); the record is ``leakage``.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class FractureDataModule(L.LightningDataModule):
         prefetch_factor: int = 4,
         normalize_on_device: bool = False,
         seed: int | None = 0,
+        on_leakage: str = "warn",
     ):
         super().__init__()
         self.source = source
@@ -109,6 +113,8 @@ class FractureDataModule(L.LightningDataModule):
         )
         self.samples: dict[str, list[Sample]] = {}
         self.excluded: list[dict] = []
+        self.on_leakage = check_on_leakage(on_leakage)
+        self.leakage: dict | None = None  # set by setup unless on_leakage is ignore
         self.features: dict[str, TensorDataset] = {}  # set by use_features
 
     def prepare_data(self) -> None:
@@ -136,6 +142,9 @@ class FractureDataModule(L.LightningDataModule):
         for split, samples in self.samples.items():
             require_both_classes(samples, f"the readable {split} images of {self.source}", [])
         self._report_excluded()
+        if self.on_leakage != "ignore":
+            self.leakage = leakage_record(self.samples, facts)
+            act_on_leakage(self.leakage, self.on_leakage, self.source)
 
     def _inspect(self, splits: dict[str, list[Sample]]) -> dict:
         paths = [sample.path for samples in splits.values() for sample in samples]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from fracture.audit.hashing import content_hash, perceptual_hashes
 from fracture.data.bounded import TIMEOUT_REASON, bounded_map
 from fracture.data.decode import DEFAULT_MAX_PIXELS, decode
 from fracture.data.facts import FactsCache, FileFacts
+from fracture.data.hashing import content_hash, perceptual_hashes
 from fracture.errors import UnreadableImage
 
 # The default deadline when none is given (the configs set data.decode_timeout_s).

@@ -16,29 +16,37 @@ import numpy as np
 from fracture.evaluation.bootstrap import bootstrap_ci
 from fracture.evaluation.metrics import DECISION_METRICS, SCORE_METRICS, binary_metrics
 from fracture.evaluation.paired import delong, mcnemar, paired_bootstrap
+from fracture.evaluation.units import resampling_units
 
 
 @dataclass
 class Pooled:
-    """Rows of all runs of one experiment: ``key`` is the image's resampling unit."""
+    """Rows of all runs of one experiment: ``keys`` are the rows' resampling units, of
+    level ``unit``."""
 
     paths: list[str]
     keys: list[str]
     labels: np.ndarray
     probabilities: np.ndarray
     decisions: np.ndarray
+    unit: str = "image"
 
 
 def pool(run_predictions: list[dict]) -> Pooled:
     """Concatenate the ``read_predictions`` columns of several runs."""
     paths = [p for run in run_predictions for p in run["path"]]
-    groups = [g for run in run_predictions for g in run["group"]]
+    keys, unit = resampling_units(
+        [g for run in run_predictions for g in run["group"]],
+        [s for run in run_predictions for s in run["study"]],
+        paths,
+    )
     return Pooled(
         paths,
-        [g or p for g, p in zip(groups, paths, strict=True)],
+        keys,
         np.concatenate([run["label"] for run in run_predictions]),
         np.concatenate([run["probability"] for run in run_predictions]),
         np.concatenate([run["prediction"] for run in run_predictions]),
+        unit,
     )
 
 

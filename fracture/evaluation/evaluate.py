@@ -158,7 +158,9 @@ def _policy_facts(settings: EvaluationSettings) -> dict:
 
 def _scores(predictions, probabilities, threshold, settings, split) -> dict:
     labels = predictions.labels
-    scores = _with_intervals(probabilities, labels, threshold, settings, split, predictions.groups)
+    units, level = predictions.units
+    scores = _with_intervals(probabilities, labels, threshold, settings, split, units)
+    scores[f"{split}/ci_unit"] = level
     counts = confusion_counts(probabilities, labels, threshold)[0]
     scores[f"{split}/confusion_matrix"] = counts.astype(int).tolist()
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)

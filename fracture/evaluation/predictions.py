@@ -13,6 +13,7 @@ from fracture.data.dataset import RadiographDataset
 from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.samples import Sample
 from fracture.evaluation.calibration import apply_temperature
+from fracture.evaluation.units import resampling_units
 from fracture.labels import CLASS_NAMES
 from fracture.spreadsheet import read_cell, safe_row
 
@@ -31,13 +32,13 @@ class Predictions:
         return np.array([s.label for s in self.samples], dtype=np.int64)
 
     @property
-    def groups(self) -> list[str] | None:
-        """Patient groups, else studies, for resampling; ``None`` when the data has neither."""
-        for key in ("group", "study"):
-            values = [getattr(s, key) for s in self.samples]
-            if all(v is not None for v in values):
-                return values
-        return None
+    def units(self) -> tuple[list[str], str]:
+        """Resampling unit of each image and its level (:mod:`fracture.evaluation.units`)."""
+        return resampling_units(
+            [s.group for s in self.samples],
+            [s.study for s in self.samples],
+            [str(s.path) for s in self.samples],
+        )
 
     def probabilities(self, temperature: float = 1.0) -> np.ndarray:
         """P(fractured) after dividing the logits by ``temperature``."""
@@ -90,7 +91,7 @@ def write_predictions(
 
 def read_predictions(path: Path) -> dict[str, np.ndarray | list]:
     """A ``predictions.csv`` as columns: ``path``, ``label`` (0/1), ``probability``,
-    ``prediction`` (0/1), ``group``."""
+    ``prediction`` (0/1), ``group``, ``study``."""
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
     return {
@@ -99,4 +100,5 @@ def read_predictions(path: Path) -> dict[str, np.ndarray | list]:
         "probability": np.array([float(r["probability"]) for r in rows]),
         "prediction": np.array([CLASS_NAMES.index(r["prediction"]) for r in rows], dtype=np.int64),
         "group": [read_cell(r["group"]) or None for r in rows],
+        "study": [read_cell(r.get("study") or "") or None for r in rows],
     }

@@ -12,4 +12,6 @@ def metrics_summary(metrics: dict, split: str) -> str:
         interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
         value = metrics.get(f"{split}/{name}")
         lines.append(f"  {name}: {'-' if value is None else f'{value:.3f}'}{interval}")
+    if metrics.get(f"{split}/ci_unit"):
+        lines.append(f"  intervals resample by {metrics[f'{split}/ci_unit']}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import math
 import random
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,16 +29,26 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
 
 
 def split_samples(
-    samples: Sequence[Sample], ratios: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
+    samples: Sequence[Sample],
+    ratios: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    unit: Callable[[Sample], str | None] | None = None,
 ) -> dict[str, list[Sample]]:
     """Split ``samples`` by ``ratios`` (train, val, test), stratified and grouped.
 
     The same samples, ratios and seed always give the same split, whatever order the
     samples come in.
+
+    Args:
+        samples: What to split.
+        ratios: Fractions of the images for train, val and test.
+        seed: Seed of the shuffle of the units.
+        unit: The key of the unit a sample must share its split with; default its ``group``
+            (``None``: a unit of its own). The audit passes leakage groups here.
     """
     bounds = _cumulative(check_ratios(ratios))
     splits: dict[str, list[Sample]] = {split: [] for split in SPLITS}
-    for units in _strata(samples).values():
+    for units in _strata(samples, unit or (lambda s: s.group)).values():
         random.Random(seed).shuffle(units)
         _assign(units, bounds, splits)
     return {split: sorted(members, key=lambda s: s.path) for split, members in splits.items()}
@@ -48,11 +58,12 @@ def _cumulative(ratios: tuple[float, float, float]) -> tuple[float, float]:
     return ratios[0], ratios[0] + ratios[1]
 
 
-def _strata(samples: Sequence[Sample]) -> dict[int, list[list[Sample]]]:
+def _strata(samples: Sequence[Sample], unit: Callable) -> dict[int, list[list[Sample]]]:
     """Units (a group's samples, or one ungrouped sample) by majority label, in a fixed order."""
     units: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
-        units[sample.group if sample.group is not None else f"\0{sample.path}"].append(sample)
+        key = unit(sample)
+        units[key if key is not None else f"\0{sample.path}"].append(sample)
     strata: dict[int, list[list[Sample]]] = defaultdict(list)
     for key in sorted(units):
         members = units[key]

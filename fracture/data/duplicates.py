@@ -25,19 +25,8 @@ Semantics (pure logic on fingerprints; nothing here reads or touches image files
   one there. A file counts once per pair.
 * **Conflicting labels**: duplicate clusters (exact groups or near components) whose
   members carry different labels.
-* ``resolve_leakage`` picks the files a clean manifest keeps, deterministically:
-
-  1. every file of a conflicting-label cluster is dropped ("conflicting labels");
-  2. the remaining duplicate clusters, merged with files that share a ``group``
-     (patient/study id: a group must stay in one split, with or without duplicates),
-     are kept only in the split holding most of their members (ties: train, then val,
-     then test); members elsewhere are dropped ("duplicate of a train image", "group X
-     kept in train", or "linked to duplicates kept in train" for a file joined only
-     through a chain of both);
-  3. within a split, byte-identical copies are reduced to the first path in sort order
-     ("exact copy of <path>").
-
-  Kept files keep the input order; dropped ones are sorted by path.
+Training records the leakage of every run from the same search (``fracture.data.leakage``);
+the audit builds its clean split on the clusters (``fracture.audit.clean``).
 
 Splits must be ``"train"``, ``"val"`` or ``"test"``; paths must be unique.
 """
@@ -50,10 +39,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fracture.audit.hashing import NEAR_DISTANCE, fingerprint_words
+from fracture.data.hashing import NEAR_DISTANCE, fingerprint_words
 
 EVALUATION_ORDER = ("test", "val", "train")  # leakage keys name the evaluation side first
-KEEP_PREFERENCE = ("train", "val", "test")  # where a tied cross-split cluster is kept
 # Elements per XOR block: 2**20 uint64 = 8 MiB of temporaries whatever the set size (twice as
 # fast as 32 MiB on the 2-core CPU: fewer cache misses).
 # Measured 2026-11-27 on the 2-core CPU: find_duplicates on 10,000 random 512-bit fingerprints
@@ -126,7 +114,7 @@ def find_duplicates(
     Raises:
         ValueError: Duplicate paths, an unknown split, or a malformed fingerprint.
     """
-    _check(prints)
+    check_prints(prints)
     contents = _contents(prints)
     # One search row per distinct file content: thousands of byte-identical copies add
     # no near pairs, and the hash of a copy is the hash of its original.
@@ -135,7 +123,7 @@ def find_duplicates(
     variants = fingerprint_words([v for fp in firsts for v in fp.variants])
     owners = np.array([c for c, fp in enumerate(firsts) for _ in fp.variants], dtype=np.int64)
     pairs = near_pairs(words, near_distance, variants, owners).tolist()
-    near = [_files(contents, c) for c in _components(len(contents), pairs)]
+    near = [_files(contents, c) for c in connected_components(len(contents), pairs)]
     in_near = {i for cluster in near for i in cluster}
     exact = [files for files in contents if len(files) > 1]
     clusters = near + [files for files in exact if files[0] not in in_near]
@@ -178,48 +166,14 @@ def near_pairs(
     return np.stack(np.divmod(keys, max(len(owner), 1)), axis=1)
 
 
-def resolve_leakage(
-    prints: Sequence[Fingerprint], report: DuplicateReport
-) -> tuple[list[Fingerprint], list[dict]]:
-    """Chooses the files a leak-free manifest keeps; never touches any file.
-
-    Args:
-        prints: The fingerprints ``report`` was made from.
-        report: Output of :func:`find_duplicates` on ``prints``.
-
-    Returns:
-        ``(kept, dropped)``: kept fingerprints in input order, and one
-        ``{"path", "split", "reason"}`` dict per dropped file, sorted by path.
-
-    Raises:
-        ValueError: Invalid ``prints``, or ``report`` names a path missing from them.
-    """
-    _check(prints)
-    by_path = {fp.path: fp for fp in prints}
-    _check_report_paths(report, by_path)
-    dropped = {p: "conflicting labels" for c in report.conflicting_labels for p in c}
-    remaining = [fp for fp in prints if fp.path not in dropped]
-    dropped |= _drop_cross_split(remaining, report)
-    dropped |= _drop_exact_copies([fp for fp in remaining if fp.path not in dropped])
-    kept = [fp for fp in prints if fp.path not in dropped]
-    rows = [{"path": p, "split": by_path[p].split, "reason": r} for p, r in dropped.items()]
-    return kept, sorted(rows, key=lambda row: row["path"])
-
-
-def _check(prints: Sequence[Fingerprint]) -> None:
+def check_prints(prints: Sequence[Fingerprint]) -> None:
+    """Refuse duplicate paths and unknown splits (``ValueError``)."""
     paths = [fp.path for fp in prints]
     if len(set(paths)) != len(paths):
         raise ValueError("fingerprint paths must be unique")
     unknown = {fp.split for fp in prints} - set(EVALUATION_ORDER)
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}; use train, val or test")
-
-
-def _check_report_paths(report: DuplicateReport, by_path: dict) -> None:
-    named = {p for c in (*report.exact, *report.near, *report.conflicting_labels) for p in c}
-    missing = named - by_path.keys()
-    if missing:
-        raise ValueError(f"report names paths missing from the fingerprints: {sorted(missing)}")
 
 
 def _targets(words: np.ndarray, variants, owners) -> tuple[np.ndarray, np.ndarray]:
@@ -270,13 +224,13 @@ def _labels(prints: Sequence[Fingerprint], cluster: Iterable[int]) -> int:
     return len({prints[i].label for i in cluster})
 
 
-def _group_edges(groups: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
-    """Edges joining each member of a group to its first member."""
+def group_edges(groups: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
+    """Edges joining each member of each group to the group's first member."""
     return [(group[0], other) for group in groups for other in group[1:]]
 
 
-def _components(n: int, edges: Iterable[Sequence[int]]) -> list[list[int]]:
-    """Connected components of two or more nodes, by union-find."""
+def connected_components(n: int, edges: Iterable[Sequence[int]]) -> list[list[int]]:
+    """Connected components of two or more of the nodes ``0..n-1``, by union-find."""
     parent = list(range(n))
 
     def root(node: int) -> int:
@@ -323,64 +277,3 @@ def _add_hits(prints, files: list[int], partners: list[int], hits: dict) -> None
         for later in EVALUATION_ORDER[rank + 1 :]:
             if later in partner_splits:
                 hits[prints[i].split, later].add(i)
-
-
-def _drop_cross_split(prints: Sequence[Fingerprint], report: DuplicateReport) -> dict[str, str]:
-    """Reasons for the members of cross-split clusters (and groups) outside their kept split."""
-    index = {fp.path: i for i, fp in enumerate(prints)}
-    clusters = [[index[p] for p in c if p in index] for c in (*report.exact, *report.near)]
-    groups = _group_members(prints)
-    units = _components(len(prints), _group_edges([*clusters, *groups.values()]))
-    cluster_splits = _splits_reached(prints, clusters)
-    group_splits = {g: {prints[i].split for i in members} for g, members in groups.items()}
-    dropped = {}
-    for unit in units:
-        winner = _majority_split([prints[i].split for i in unit])
-        for i in (i for i in unit if prints[i].split != winner):
-            reached = cluster_splits.get(i, set())
-            dropped[prints[i].path] = _reason(prints[i], winner, reached, group_splits)
-    return dropped
-
-
-def _group_members(prints: Sequence[Fingerprint]) -> dict[str, list[int]]:
-    groups = defaultdict(list)
-    for i, fp in enumerate(prints):
-        if fp.group is not None:
-            groups[fp.group].append(i)
-    return groups
-
-
-def _splits_reached(prints, clusters: list[list[int]]) -> dict[int, set[str]]:
-    """For each clustered file, the splits of the clusters it belongs to."""
-    reached = defaultdict(set)
-    for cluster in clusters:
-        splits = {prints[i].split for i in cluster}
-        for i in cluster:
-            reached[i] |= splits
-    return reached
-
-
-def _majority_split(splits: list[str]) -> str:
-    counts = {s: splits.count(s) for s in KEEP_PREFERENCE}
-    return max(KEEP_PREFERENCE, key=lambda s: (counts[s], -KEEP_PREFERENCE.index(s)))
-
-
-def _reason(fp: Fingerprint, winner: str, reached: set[str], group_splits: dict) -> str:
-    # fp is not in the winner split, so reaching it means a duplicate there.
-    if winner in reached:
-        return f"duplicate of a {winner} image"
-    if fp.group is not None and winner in group_splits[fp.group]:
-        return f"group {fp.group} kept in {winner}"
-    return f"linked to duplicates kept in {winner}"  # joined through a chain of the above
-
-
-def _drop_exact_copies(prints: Sequence[Fingerprint]) -> dict[str, str]:
-    """Reasons for byte-identical copies within one split, all but the first path."""
-    copies = defaultdict(list)
-    for fp in prints:
-        copies[fp.split, fp.sha256].append(fp.path)
-    dropped = {}
-    for paths in copies.values():
-        first, *rest = sorted(paths)
-        dropped |= {p: f"exact copy of {first}" for p in rest}
-    return dropped
