@@ -36,6 +36,7 @@ from fracture.run_files import (
     read_failure,
     read_metrics,
 )
+from fracture.run_summary import console_command, shown_path
 from fracture.spreadsheet import safe_cell, safe_row
 
 METRICS = (
@@ -249,7 +250,7 @@ def report(
     lines += [f"incomplete run {run.path}: {run.problem}" for run in runs if run.problem]
     lines += [
         f"wrote compare.md, compare.csv, compare_paired.csv and figures to {sweep_dirs[0]}",
-        f"look at the runs: tensorboard --logdir {sweep_dirs[0]}",
+        f"look at the runs: {console_command('tensorboard')} --logdir {shown_path(sweep_dirs[0])}",
     ]
     return "\n".join(lines)
 

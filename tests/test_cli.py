@@ -61,7 +61,7 @@ def test_multirun_of_both_experiments_then_compare(tiny_root, tmp_path):
     table = lines[start : lines.index("", start)]
     assert [row.split("|")[1].strip() for row in table[2:]] == ["finetune", "frozen"]
     assert any(line.startswith("| finetune vs frozen |") for line in lines)  # the paired table
-    assert f"tensorboard --logdir {sweep}" in result.stdout
+    assert f"tensorboard --logdir {sweep}" in result.stdout  # absolute: outside the cwd
     assert (sweep / "compare.csv").is_file()
     _check_run_summaries(result.stdout, run_dirs, cwd=Path.cwd())
 

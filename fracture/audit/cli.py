@@ -30,6 +30,7 @@ from fracture.config_checks import DATA, check_config
 from fracture.data.preprocessing import Preprocessing
 from fracture.data.sources.layout import detect_layout
 from fracture.errors import DataError, FractureError
+from fracture.run_summary import console_command, shown_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fracture-audit: error: {error}", file=sys.stderr)
         return 2
     print(markdown_summary(report))
-    print(f"Report: {out_dir / 'audit.json'}   Figures: tensorboard --logdir {out_dir}")
+    tensorboard = f"{console_command('tensorboard')} --logdir {shown_path(out_dir)}"
+    print(f"Report: {shown_path(out_dir / 'audit.json')}   Figures: {tensorboard}")
     return 0
 
 
