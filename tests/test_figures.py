@@ -97,7 +97,7 @@ def test_compare_png_shows_the_bootstrap_intervals_of_the_table(tmp_path, monkey
     for line in text.splitlines():
         for name in ("finetune", "frozen"):
             if line.startswith(f"| {name} | 60 |"):
-                cell = line.split("|")[3].strip()  # "0.717 [0.600, 0.817]"
+                cell = line.split("|")[4].strip()  # after the unit column: "0.717 [0.600, 0.817]"
                 low, high = cell.split("[")[1].rstrip("]").split(", ")
                 printed[name] = (float(low), float(high))
     extents = error_bar_extents(drawn[0])

@@ -106,7 +106,7 @@ def test_eval_predict_serve_and_export_see_the_same_input(checkpoints, xray, fit
     assert predictor.preprocessing.fit == fit
     # The tensors: fracture-eval's dataset and fracture-predict's inputs.
     evaluated = RadiographDataset([Sample(xray, 1)], model.preprocessing.eval_transform())[0][0]
-    predicted = _InputImages([xray], predictor.preprocessing.eval_transform(), 10**8)[0][0]
+    predicted = _InputImages([xray], predictor.preprocessing.eval_transform(), 10**8, 30.0)[0][0]
     assert torch.equal(evaluated, predicted)
     # The probabilities: eval, predict, serve and the exported ONNX model via the README.
     evaluation = predict_samples(model, [Sample(xray, 1)])

@@ -39,6 +39,7 @@ def operations(schema) -> dict:
 def test_the_schema_lists_every_endpoint(api_schema):
     assert set(operations(api_schema)) == {
         "POST /api/v1/predict",
+        "POST /api/v1/preview",
         "GET /api/v1/model",
         "GET /api/v1/health",
     }
@@ -49,6 +50,7 @@ def test_the_schema_lists_every_endpoint(api_schema):
     [
         ("POST /api/v1/predict", GenerationMode.POSITIVE),
         ("POST /api/v1/predict", GenerationMode.NEGATIVE),  # schema-invalid requests
+        ("POST /api/v1/preview", GenerationMode.POSITIVE),
         ("GET /api/v1/model", GenerationMode.POSITIVE),
         ("GET /api/v1/health", GenerationMode.POSITIVE),
     ],

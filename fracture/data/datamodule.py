@@ -189,6 +189,8 @@ class FractureDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # data.normalize_on_device: uint8 (N, 1, H, W) images crossed to the device at a
         # twelfth of the bytes of float RGB; convert them there exactly as the CPU path would.
+        if isinstance(batch, torch.Tensor):
+            return batch  # the model summary's example input (1, 3, S, S), already model input
         images, *rest = batch
         if images.dtype == torch.uint8:
             images = self.preprocessing.batch_to_model_input(images)
