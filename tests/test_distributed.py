@@ -68,7 +68,7 @@ def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
     # The epoch values reached TensorBoard: scalars, and the confusion-matrix figure.
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    assert {"train/acc", "val/auroc", "val/loss", "params/trainable"} <= set(
+    assert {"train/acc", "val/auroc", "val/loss", "z_schedule/params/trainable"} <= set(
         events.Tags()["scalars"]
     )
     assert "val/confusion_matrix" in events.Tags()["images"]

@@ -152,7 +152,7 @@ def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
             expect(probability).to_have_text(re.compile(r"^[01]\.\d{3}$"))
             shown = float(probability.inner_text())
             expect(page.locator("#decision")).to_contain_text("threshold")
-            page.wait_for_function("document.getElementById('overlay').naturalWidth >= 256")
+            _wait_for_image(page, "#overlay")
             # The 32 px test model's map is 1 x 1: the page says it cannot localise.
             expect(page.locator("#cam-warning")).to_contain_text("1\u00d71")  # 1 x 1
             expect(page.locator("#timing")).to_be_hidden()  # timings only on request
@@ -162,7 +162,7 @@ def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
             # The DICOM's preview, decoded by the server.
             rows.nth(1).click()
             expect(page.locator("#result-name")).to_have_text("forearm.dcm")
-            page.wait_for_function("document.getElementById('preview').naturalWidth >= 256")
+            _wait_for_image(page, "#preview")
             page.locator("#preview").screenshot(path=tmp_path / "dicom_preview.png")
             page.screenshot(path=tmp_path / "page.png", full_page=True)
         finally:
@@ -175,3 +175,12 @@ def test_the_page_shows_model_results_previews_and_maps(server, tmp_path):
         assert response.status == 200
     assert shown == pytest.approx(api_probability(server, image), abs=5e-4)
     assert Image.open(tmp_path / "page.png").size[0] == 1100
+
+
+def _wait_for_image(page, selector: str) -> None:
+    """Until the image has loaded (>= 256 px wide). Polled from here: the page's CSP forbids
+    the eval that Playwright's wait_for_function needs for a predicate."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while page.locator(selector).evaluate("image => image.naturalWidth") < 256:
+        assert time.monotonic() < deadline, f"{selector} did not load"
+        page.wait_for_timeout(100)

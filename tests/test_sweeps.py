@@ -59,7 +59,8 @@ def test_optuna_search_reports_the_best_trial_and_survives_a_failing_one(tiny_ro
     assert 0 <= params["finetune.unfreeze_at_epoch"] < 5
     assert params["finetune.layers"] in (1, 2, "all")
     assert params["ckpt_path"] == "last"  # the failed trials are not the best
-    assert "Checkpoint file not found" in json.loads(failed[0].read_text())["error"]
+    # Refused before training by the configuration check (issue 17), one line.
+    assert "ckpt_path=/no/such.ckpt is missing" in json.loads(failed[0].read_text())["error"]
 
 
 @pytest.mark.slow
