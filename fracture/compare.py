@@ -9,7 +9,6 @@ for AUROC; see ``fracture.evaluation.comparison``). A run without ``metrics.json
 killed, still running) is listed, never fatal.
 """
 
-import argparse
 import csv
 import statistics
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fracture.compare_arguments import compare_parser
 from fracture.compare_paired import (
     interval_table,
     paired_rows,
@@ -257,14 +257,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``fracture-compare``."""
-    parser = argparse.ArgumentParser(prog="fracture-compare", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dirs", nargs="+", type=Path, help="multirun (or run) directories")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument(
-        "--baseline", default="frozen", help="the experiment others are compared against"
-    )
-    args = parser.parse_args(argv)
+    args = compare_parser().parse_args(argv)
     missing = [d for d in args.sweep_dirs if not d.is_dir()]
     if missing:
         sys.exit(f"fracture-compare: error: {missing[0]} is not a directory; pass a multirun dir")

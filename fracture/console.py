@@ -1,4 +1,4 @@
-"""The Hydra console scripts' entry points, light enough that ``--help`` answers at once.
+"""The console scripts' entry points, light enough that ``--help`` answers at once.
 
 Importing torch and Lightning takes seconds (tens on a busy 2-core machine). Help and Hydra's
 inspection flags (``--cfg``, ``--info``, ...) need only the configs, so each entry point answers
@@ -12,6 +12,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from fracture.audit.arguments import audit_parser
+from fracture.bench.arguments import bench_parser
+from fracture.compare_arguments import compare_parser
 from fracture.config import CONF_DIR
 
 # Hydra flags that print something and run no job.
@@ -166,3 +169,24 @@ def export() -> None:
 def serve() -> None:
     """``fracture-serve``."""
     _run(COMMANDS["serve"])
+
+
+def audit() -> int:
+    """``fracture-audit``."""
+    return _parse_then_run(audit_parser(), "fracture.audit.cli")
+
+
+def compare() -> None:
+    """``fracture-compare``."""
+    return _parse_then_run(compare_parser(), "fracture.compare")
+
+
+def bench() -> None:
+    """``fracture-bench``."""
+    return _parse_then_run(bench_parser(), "fracture.bench.cli")
+
+
+def _parse_then_run(parser, module: str):
+    # argparse answers --help and usage errors here, before the command's heavy imports.
+    parser.parse_args()
+    return import_module(module).main()

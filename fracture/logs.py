@@ -44,6 +44,11 @@ def quiet_known_warnings() -> None:
     # Lightning 2.6's own pytree helper uses LeafSpec, which torch 2.14 deprecates; nothing
     # a user can change, and it repeats for every run.
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # A frozen backbone's groups are put in eval mode on purpose (BackboneFreeze: frozen
+    # BatchNorm statistics must not move); Lightning warns about any module in eval mode.
+    warnings.filterwarnings(
+        "ignore", message=r".*module\(s\) in eval mode at the start of training"
+    )
 
 
 class EpochLines(Logger):

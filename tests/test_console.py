@@ -48,3 +48,21 @@ def test_help_and_inspection_flags_never_import_torch(flags):
     assert result.stdout.rstrip().endswith("torch imported: False")
     assert ("fracture-train:" in result.stdout) == (flags == ["--help"])
     assert ("name: finetune" in result.stdout) == (flags != ["--help"])
+
+
+@pytest.mark.parametrize("name", ["audit", "compare", "bench"])
+def test_argparse_commands_answer_help_without_torch(name):
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['fracture-{name}', '--help']\n"
+        "from fracture import console\n"
+        "try:\n"
+        f"    console.{name}()\n"
+        "except SystemExit as end:\n"
+        "    assert end.code == 0, end.code\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"usage: fracture-{name}" in result.stdout
+    assert result.stdout.rstrip().endswith("torch imported: False")

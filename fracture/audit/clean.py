@@ -29,8 +29,6 @@ from fracture.data.sources.splitting import check_ratios, split_samples
 from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES
 
-MODES = ("auto", "regroup", "keep")
-
 
 def clean_split(
     splits: dict[str, list[Sample]],

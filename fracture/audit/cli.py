@@ -1,12 +1,5 @@
-"""``fracture-audit``: the truth about a dataset before training on it.
-
-fracture-audit /data/bone-xrays --out audit/                  # layout detected
-fracture-audit data=mura data.root=/data/MURA-v1.1 --out audit/  # any data config
-fracture-audit /data/kaggle --write-clean-manifest clean.csv   # then data=csv data.root=clean.csv
-
-The clean manifest re-splits the readable files by leakage group (copies, near copies, name
-families, patients) when the given splits leak; --splits keep keeps them instead.
-"""
+"""``fracture-audit``: the truth about a dataset before training on it (usage and options:
+``fracture.audit.arguments``)."""
 
 import argparse
 import sys
@@ -17,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from fracture.audit.clean import MODES, clean_split, write_clean_manifest
+from fracture.audit.arguments import audit_parser
+from fracture.audit.clean import clean_split, write_clean_manifest
 from fracture.audit.figures import (
     augmented_samples_figure,
     class_distribution_figure,
@@ -35,7 +29,7 @@ from fracture.run_summary import console_command, shown_path
 
 def main(argv: list[str] | None = None) -> int:
     """Audit a dataset; returns the exit status (2 on a bad path or config)."""
-    args = _parser().parse_args(argv)
+    args = audit_parser().parse_args(argv)
     try:
         cfg = _data_config(args.source, args.layout)
         out_dir = args.out or _default_out_dir(cfg)
@@ -47,61 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     tensorboard = f"{console_command('tensorboard')} --logdir {shown_path(out_dir)}"
     print(f"Report: {shown_path(out_dir / 'audit.json')}   Figures: {tensorboard}")
     return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fracture-audit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "source",
-        nargs="+",
-        help="a dataset folder or manifest CSV, or overrides: data=<source> data.root=<path>",
-    )
-    parser.add_argument(
-        "--out", type=Path, help="output folder (default: logs/audit/<time>_<name>)"
-    )
-    parser.add_argument(
-        "--layout",
-        default="auto",
-        choices=["auto", "folder", "class_folders", "csv", "fracatlas", "mura"],
-        help="how the folder is organised (default: detected)",
-    )
-    parser.add_argument(
-        "--write-clean-manifest",
-        type=Path,
-        metavar="PATH",
-        help="write a CSV without unreadable files and leakage",
-    )
-    parser.add_argument(
-        "--splits",
-        default="auto",
-        choices=MODES,
-        help="clean manifest: auto re-splits by leakage group when the given splits leak "
-        "(default), regroup always re-splits, keep drops leaking files from the given splits",
-    )
-    parser.add_argument(
-        "--ratios",
-        type=float,
-        nargs=3,
-        default=(0.8, 0.1, 0.1),
-        metavar=("TRAIN", "VAL", "TEST"),
-        help="image fractions of a re-split (default: 0.8 0.1 0.1)",
-    )
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of a re-split")
-    parser.add_argument(
-        "--workers", type=int, help="inspection processes (default: all usable cores)"
-    )
-    parser.add_argument(
-        "--cache-dir", type=Path, help="file-inspection cache (default: data.cache_dir)"
-    )
-    parser.add_argument(
-        "--max-pixels", type=int, help="decompression-bomb limit (default: data.max_pixels)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
 
 
 def _data_config(source: list[str], layout: str) -> DictConfig:

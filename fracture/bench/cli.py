@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from fracture.bench.arguments import bench_parser
 from fracture.bench.config import bench_config
 from fracture.bench.data import fracture_rates, imagefolder_rates
 from fracture.bench.dataset import bench_dataset
@@ -33,14 +34,14 @@ from fracture.bench.features import feature_epochs
 from fracture.bench.inference import inference_rate
 from fracture.bench.memory import peak_rss_mib
 from fracture.bench.report import machine, table, targets, targets_table
-from fracture.bench.settings import PRESETS, BenchSettings, preset
+from fracture.bench.settings import BenchSettings, preset
 from fracture.bench.training import build_model, compare_loops, end_to_end, sample_batches
 from fracture.data import Preprocessing
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point ``fracture-bench``."""
-    args = _parser().parse_args(argv)
+    args = bench_parser().parse_args(argv)
     settings = _settings(args)
     _quiet_lightning()
     with tempfile.TemporaryDirectory(prefix="fracture-bench-") as scratch:
@@ -140,25 +141,6 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
     if settings.workers is None:  # both data paths get every usable core
         settings = replace(settings, workers=len(os.sched_getaffinity(0)))
     return settings
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fracture-bench", description=__doc__.splitlines()[0].split(": ", 1)[1]
-    )
-    add = parser.add_argument
-    add("--preset", choices=PRESETS, default="cpu-quick", help="sizes (default: cpu-quick)")
-    add("--images", type=int, help="train images to generate (val, test: an eighth each)")
-    add("--size", type=int, help="side of the generated images in pixels (default 1024)")
-    add("--format", dest="image_format", choices=("png", "jpeg"), help="image files (png)")
-    add("--steps", type=int, help="measured training / inference steps")
-    add("--warmup", type=int, help="unmeasured steps before them")
-    add("--batch-size", type=int, help="images per batch")
-    add("--workers", type=int, help="DataLoader workers (default: the usable cores)")
-    add("--device", choices=("cpu", "cuda"), help="default: the preset's")
-    add("--data", type=Path, help="keep the generated images here and reuse them next time")
-    add("--json", type=Path, help="also write the results to this JSON file")
-    return parser
 
 
 def _quiet_lightning() -> None:

@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass, replace
 
-import torch
-
 
 @dataclass(frozen=True)
 class BenchSettings:
@@ -84,6 +82,8 @@ PRESETS = {
 def preset(name: str, **overrides) -> BenchSettings:
     """The preset ``name`` with the given fields replaced (``None`` values are ignored)."""
     settings = replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    import torch  # here, not at the top: `fracture-bench --help` must not wait for torch
+
     if settings.cuda and not torch.cuda.is_available():
         raise SystemExit("fracture-bench: error: --device cuda, but torch sees no CUDA GPU")
     return settings
