@@ -44,7 +44,11 @@ def test_benchmark_runs_end_to_end_and_writes_json(tmp_path, capsys):
     assert results["memory"]["rss_mib"]["process"] > 0
     assert len(results["targets"]) == 7
     assert results["command"].startswith("fracture-bench --preset smoke")
-    assert "| data: fracture, warm (pixel cache) |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| data: fracture, warm (pixel cache) |" in printed
+    # Toy sizes: the table is printed under a warning, and no target is called met or not.
+    assert "smoke preset" in printed and "not measurements" in printed
+    assert "| target |" not in printed
 
 
 @pytest.mark.gpu

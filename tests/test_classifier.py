@@ -22,3 +22,31 @@ def test_channels_last_gives_the_same_logits():
     images = torch.randn(3, 3, 40, 40)
     with torch.no_grad():
         torch.testing.assert_close(fast(images), reference(images), atol=1e-4, rtol=1e-4)
+
+
+def test_the_sanity_check_logs_no_metrics_of_a_one_class_prefix(tmp_path):
+    # A class-ordered validation split (as split folders are read): the sanity check's first
+    # batches hold one class. Their AUROC is undefined, and torchmetrics warned about it on
+    # every run; the epochs, which see both classes, must still log every metric.
+    import warnings
+
+    from lightning import Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    images = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0] * 8 + [1] * 8)
+    train = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
+    val = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
+    trainer = Trainer(
+        max_epochs=1,
+        num_sanity_val_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="No (negative|positive) samples")
+        trainer.fit(FractureClassifier("resnet18"), train, val)
+    assert {"val/auroc", "val/specificity", "val/loss"} <= trainer.callback_metrics.keys()

@@ -13,7 +13,14 @@ def bench_parser() -> argparse.ArgumentParser:
         description="measure fracture on this machine; print a table and write JSON",
     )
     add = parser.add_argument
-    add("--preset", choices=PRESETS, default="cpu-quick", help="sizes (default: cpu-quick)")
+    add(
+        "--preset",
+        choices=PRESETS,
+        default="cpu-quick",
+        help="sizes: cpu-quick (default, 2 CPU cores, about 5 min), "
+        "h100 (one NVIDIA GPU), smoke (seconds: checks that every measurement runs, "
+        "the numbers mean nothing)",
+    )
     add("--images", type=int, help="train images to generate (val, test: an eighth each)")
     add("--size", type=int, help="side of the generated images in pixels (default 1024)")
     add("--format", dest="image_format", choices=("png", "jpeg"), help="image files (png)")

@@ -2,6 +2,7 @@
 
     fracture-bench                       # preset cpu-quick: 256 train images of 1,024 px
     fracture-bench --preset h100         # one NVIDIA GPU, bf16, batch 256: under 5 minutes
+    fracture-bench --preset smoke        # seconds: checks that it runs; numbers mean nothing
     fracture-bench --data /tmp/bench --json bench.json   # keep the images for the next run
 
 Generates the synthetic images (once per ``--data`` folder), then measures in one process:
@@ -33,7 +34,7 @@ from fracture.bench.dataset import bench_dataset
 from fracture.bench.features import feature_epochs
 from fracture.bench.inference import inference_rate
 from fracture.bench.memory import peak_rss_mib
-from fracture.bench.report import machine, table, targets, targets_table
+from fracture.bench.report import machine, report, targets
 from fracture.bench.settings import BenchSettings, preset
 from fracture.bench.training import build_model, compare_loops, end_to_end, sample_batches
 from fracture.data import Preprocessing
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         root = args.data or Path(scratch) / "data"
         results = run(settings, root.resolve(), Path(scratch))
     results["command"] = shlex.join(["fracture-bench", *(sys.argv[1:] if argv is None else argv)])
-    print(f"\n{table(results)}\n\n{targets_table(results['targets'])}")
+    results["preset"] = args.preset
+    print(f"\n{report(results)}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nwrote {args.json}")

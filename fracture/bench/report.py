@@ -21,6 +21,18 @@ def machine() -> dict:
     }
 
 
+def report(results: dict) -> str:
+    """What ``fracture-bench`` prints: the table and the targets, or for the smoke preset the
+    table under a warning and no verdicts (its toy sizes time start-up, not throughput)."""
+    if results.get("preset") == "smoke":
+        return (
+            "smoke preset: every measurement ran once on toy sizes to check that it works; "
+            "the numbers below are not measurements and no target is judged "
+            "(measure with the default preset, cpu-quick, or h100)\n\n" + table(results)
+        )
+    return f"{table(results)}\n\n{targets_table(results['targets'])}"
+
+
 def table(results: dict) -> str:
     """The results as a Markdown table: measurement, value, comparison."""
     lines = ["| measurement | value | compared |", "| --- | --- | --- |"]
