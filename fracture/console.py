@@ -5,7 +5,9 @@ inspection flags (``--cfg``, ``--info``, ...) need only the configs, so each ent
 them before it imports the command's module.
 """
 
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -124,7 +126,8 @@ def _groups(entry: str) -> list[tuple[str, str]]:
 def _run(command: Command) -> None:
     arguments = sys.argv[1:]
     if "--help" in arguments or "-h" in arguments:
-        print(help_text(command))
+        with _reader_may_leave():
+            print(help_text(command))
         return
     if _HYDRA_ONLY.intersection(arguments):
         _hydra_only(command)
@@ -188,5 +191,19 @@ def bench() -> None:
 
 def _parse_then_run(parser, module: str):
     # argparse answers --help and usage errors here, before the command's heavy imports.
-    parser.parse_args()
+    with _reader_may_leave():
+        parser.parse_args()
     return import_module(module).main()
+
+
+@contextmanager
+def _reader_may_leave():
+    # `fracture-train --help | head` closes the pipe early: that is the reader's choice, not
+    # an error worth a traceback. Python's advice: point stdout at devnull so that the flush
+    # at exit does not fail again, and exit as a killed writer would.
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

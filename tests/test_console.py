@@ -66,3 +66,22 @@ def test_argparse_commands_answer_help_without_torch(name):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"usage: fracture-{name}" in result.stdout
     assert result.stdout.rstrip().endswith("torch imported: False")
+
+
+def test_help_piped_into_a_reader_that_leaves_early_prints_no_traceback():
+    # `fracture-train --help | head -3`: the pipe closes before the help is written.
+    probe = (
+        "import sys; sys.argv = ['fracture-train', '--help']\n"
+        "from fracture.console import train; train()"
+    )
+    reader = "import sys; sys.stdin.readline()"  # one line, then exits and closes the pipe
+    head = subprocess.Popen([sys.executable, "-c", reader], stdin=subprocess.PIPE)
+    # Larger than a pipe's buffer, so the writer meets the closed pipe.
+    padded = probe.replace("train()", "[train() for _ in range(200)]")
+    result = subprocess.run(
+        [sys.executable, "-c", padded], stdout=head.stdin, stderr=subprocess.PIPE, text=True
+    )
+    head.stdin.close()
+    head.wait(timeout=60)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+    assert result.returncode == 1
