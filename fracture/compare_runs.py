@@ -33,6 +33,7 @@ RUN_ONLY = (
     "data.prefetch_factor",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
+    "allow_frozen_random",  # silences the frozen-random warning; trains the same
 )
 LEAK_MARK = "⚠leak"
 
