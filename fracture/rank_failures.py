@@ -14,19 +14,12 @@ from pathlib import Path
 from torch.multiprocessing import ProcessRaisedException
 
 from fracture.errors import FractureError
+from fracture.lightning_compat import HOOK_CALLERS, LOOPS_PATH
 
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<name>\w+)$', re.M)
 _WAITED = re.compile(r"timed out waiting (\d+) ?ms", re.I)
-# Lightning's functions that call a hook; the frame after the last of them is the hook.
-_HOOK_CALLERS = {
-    "_call_callback_hooks",
-    "_call_lightning_module_hook",
-    "_call_lightning_datamodule_hook",
-    "_call_strategy_hook",
-}
 _DISTRIBUTED = "torch/distributed/"
 _C10D = _DISTRIBUTED + "distributed_c10d.py"
-_LOOPS = "lightning/pytorch/loops/"
 
 
 class CollectiveTimeout(FractureError, RuntimeError):
@@ -74,11 +67,11 @@ def _hook(frames: list[dict]) -> str:
     """``name (path:line)`` of the hook the rank was in; outside hooks, of the loop step."""
     torch_at = next((i for i, f in enumerate(frames) if _DISTRIBUTED in f["path"]), len(frames))
     before = frames[:torch_at] or frames
-    callers = [i for i, f in enumerate(before) if f["name"] in _HOOK_CALLERS]
+    callers = [i for i, f in enumerate(before) if f["name"] in HOOK_CALLERS]
     if callers and callers[-1] + 1 < len(before):
         frame = before[callers[-1] + 1]
     else:  # e.g. Lightning syncing the epoch's metrics between hooks
-        frame = next((f for f in reversed(before) if _LOOPS in f["path"]), before[-1])
+        frame = next((f for f in reversed(before) if LOOPS_PATH in f["path"]), before[-1])
     return f"{frame['name']} ({_short(frame['path'])}:{frame['line']})"
 
 

@@ -31,20 +31,28 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose("train", overrides=overrides or [])
 
 
+def tiny_data(root: Path, cache_dir: Path, source: str = "data=folder") -> list[str]:
+    """Overrides for a run on the tiny set: ``source`` at ``root``, 32 px, a ResNet18, images
+    read in the training process."""
+    return [
+        source,
+        f"data.root={root}",
+        f"data.cache_dir={cache_dir}",
+        "data.image_size=32",
+        "data.resize_size=32",
+        "data.num_workers=0",
+        "model.backbone=resnet18",
+    ]
+
+
 def tiny_config(root: Path, output_dir: Path, *overrides: str) -> DictConfig:
     """The real config shrunk to the tiny set (resnet18, 32 px, 2 epochs), writing into
     ``output_dir``; ``overrides`` come last (a ``data=`` choice replaces split folders)."""
-    source = [o for o in overrides if o.startswith("data=")] or ["data=folder"]
+    source = next((o for o in overrides if o.startswith("data=")), "data=folder")
     cfg = compose_config(
         [
-            *source,
-            f"data.root={root}",
-            f"data.cache_dir={output_dir.parent / 'cache'}",
-            "data.image_size=32",
-            "data.resize_size=32",
+            *tiny_data(root, output_dir.parent / "cache", source),
             "data.batch_size=8",
-            "data.num_workers=0",
-            "model.backbone=resnet18",
             "trainer.max_epochs=2",
             "trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false",

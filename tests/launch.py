@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_data
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,14 +41,8 @@ def launch_train(root, tmp_path, *overrides: str, timeout: int):
     as users launch it, unlike ``tiny_config``."""
     return launch(
         str(BIN / "fracture-train"),
-        "data=folder",
-        f"data.root={root}",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "data.image_size=32",
-        "data.resize_size=32",
+        *tiny_data(root, tmp_path / "cache"),
         "data.batch_size=8",
-        "data.num_workers=0",
-        "model.backbone=resnet18",
         "trainer.max_epochs=2",
         "seed=7",
         *overrides,

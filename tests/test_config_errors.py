@@ -18,7 +18,7 @@ from fracture.evaluation.cli import evaluate_checkpoint
 from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
 from fracture.serve.cli import build_app
-from tests.conftest import CONF_DIR, compose_config
+from tests.conftest import CONF_DIR, compose_config, tiny_data
 
 
 def run_train_main(monkeypatch, *overrides: str) -> SystemExit:
@@ -32,13 +32,7 @@ def run_train_main(monkeypatch, *overrides: str) -> SystemExit:
 
 def tiny(tiny_root, tmp_path) -> list[str]:
     return [
-        "data=folder",
-        f"data.root={tiny_root}",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "data.image_size=32",
-        "data.resize_size=32",
-        "data.num_workers=0",
-        "model.backbone=resnet18",
+        *tiny_data(tiny_root, tmp_path / "cache"),
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         f"hydra.run.dir={tmp_path / 'run'}",

@@ -16,6 +16,7 @@ from fracture.errors import ConfigError
 from fracture.resume import latest_checkpoint, resumed_config
 from fracture.run_files import read_metrics
 from fracture.train import train
+from tests.conftest import tiny_data
 
 # Head alone for two epochs, then everything: k=1 stops before the unfreeze, k=3 after it.
 SCHEDULE = (
@@ -76,13 +77,7 @@ def test_resume_needs_a_run_directory_with_a_checkpoint(tmp_path):
 @pytest.mark.e2e
 def test_resume_command_continues_in_the_same_directory(tiny_root, tmp_path):
     common = [
-        "data=folder",
-        f"data.root={tiny_root}",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "data.image_size=32",
-        "data.resize_size=32",
-        "data.num_workers=0",
-        "model.backbone=resnet18",
+        *tiny_data(tiny_root, tmp_path / "cache"),
         "trainer.enable_progress_bar=false",
         f"paths.log_dir={tmp_path / 'logs'}",
     ]

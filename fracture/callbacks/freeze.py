@@ -25,11 +25,10 @@ at the same epoch on every rank, and re-broadcasts rank 0's (identical) weights.
 from collections.abc import Sequence
 
 import lightning as L
-from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from fracture.errors import ConfigError
+from fracture.lightning_compat import rewrap_ddp
 from fracture.models.adapter import layer_groups
 
 ALL_LAYERS = "all"
@@ -91,7 +90,7 @@ class BackboneFreeze(L.Callback):
             module.requires_grad_(True)
             module.train(pl_module.training)  # its BatchNorm layers learn again
             params += list(module.parameters())
-        _rewrap_for_ddp(trainer)
+        rewrap_ddp(trainer)
         optimizer = trainer.optimizers[0]
         head = optimizer.param_groups[0]
         optimizer.add_param_group(
@@ -120,14 +119,6 @@ class BackboneFreeze(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.unfrozen = state_dict["unfrozen"]
-
-
-def _rewrap_for_ddp(trainer: L.Trainer) -> None:
-    """Wrap the module in a new DistributedDataParallel that knows the unfrozen parameters."""
-    strategy = trainer.strategy
-    if isinstance(strategy, DDPStrategy) and isinstance(strategy.model, DistributedDataParallel):
-        strategy.model = strategy.lightning_module
-        strategy.configure_ddp()
 
 
 def _chosen(layers: int | list[str], available: list[str]) -> list[str]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CUDAAccelerator
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, TensorDataset
 
 from fracture.data.augmentation import Augmentation
@@ -23,6 +22,7 @@ from fracture.data.samples import Sample
 from fracture.data.sampling import EpochSampler
 from fracture.data.sources.split_folders import require_both_classes
 from fracture.errors import ConfigError
+from fracture.lightning_compat import UnrepeatedDistributedSampler, next_epoch
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +199,13 @@ class FractureDataModule(L.LightningDataModule):
     def _train_sampler(self, dataset: RadiographDataset) -> EpochSampler:
         # Order and augmentation follow from (seed, epoch) alone, so a resumed run sees the
         # data the uninterrupted one saw; under DDP each rank takes its share of one order.
+        # The epoch is the fit loop's next one: a loader with workers draws its first indices
+        # when its iterator is made, which on a resume comes before Lightning's set_epoch.
         trainer = self.trainer
         return EpochSampler(
             dataset,
             self.seed,
-            epoch=_next_epoch(trainer),
+            epoch=next_epoch(trainer),
             weights=sample_weights(self.samples["train"]) if self.balance == "sampler" else None,
             num_replicas=trainer.world_size if trainer else 1,
             rank=trainer.global_rank if trainer else 0,
@@ -261,16 +263,6 @@ class FractureDataModule(L.LightningDataModule):
             return self.num_workers
         per_task = "SLURM_CPUS_PER_TASK" in os.environ
         return auto_num_workers(processes=1 if per_task else self.trainer.num_devices)
-
-
-def _next_epoch(trainer: L.Trainer | None) -> int:
-    """The epoch the fit loop runs next: the number it passes to ``set_epoch``.
-
-    A loader with workers draws its first indices when its iterator is created, which on a
-    resume happens before Lightning calls ``set_epoch`` (and before ``current_epoch`` moves
-    past an epoch-end checkpoint); starting the sampler here keeps that first epoch right.
-    """
-    return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
 
 
 def auto_num_workers(processes: int = 1) -> int:

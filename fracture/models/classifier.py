@@ -12,6 +12,7 @@ from torchmetrics.classification import BinaryConfusionMatrix
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES, FRACTURED
+from fracture.lightning_compat import attached_trainer
 from fracture.models.backbones import build_backbone, count_parameters
 from fracture.models.metrics import stage_metrics
 
@@ -127,7 +128,8 @@ class FractureClassifier(L.LightningModule):
         return loss
 
     def _sanity_checking(self) -> bool:
-        return self._trainer is not None and self._trainer.sanity_checking
+        trainer = attached_trainer(self)
+        return trainer is not None and trainer.sanity_checking
 
     def _log_metrics(self, stage: str, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
         # Logged as metric objects, never computed here: Lightning computes (and gathers over
