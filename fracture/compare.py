@@ -25,7 +25,7 @@ from fracture.compare_paired import (
     paired_table,
     pooled_predictions,
 )
-from fracture.compare_runs import LEAK_MARK, hide_unchosen_trials, label_runs, leaks
+from fracture.compare_runs import LEAK_MARK, Run, hide_unchosen_trials, label_runs, leaks
 from fracture.evaluation.comparison import Pooled, pooled_intervals
 from fracture.evaluation.figures import roc_figure
 from fracture.figures import metric_bars_figure
@@ -50,20 +50,6 @@ METRICS = (
     "test/auprc",
 )
 NOT_CHOSEN = "optuna trial not chosen on validation"  # compare.csv status of hidden trials
-
-
-@dataclass
-class Run:
-    path: Path
-    metrics: dict | None  # None when the run left no metrics.json
-    problem: str = ""
-    failed: bool = False  # the run recorded an error (error.json)
-    label: str = ""  # its group in the comparison (set by compare_runs.label_runs)
-    hidden: bool = False  # an Optuna trial not chosen on validation: no test metrics shown
-
-    @property
-    def experiment(self) -> str:
-        return (self.metrics or {}).get("experiment") or "?"
 
 
 def find_runs(sweep_dirs: list[Path]) -> list[Run]:

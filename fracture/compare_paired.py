@@ -2,13 +2,9 @@
 intervals per experiment and paired tests between experiments (the statistics live in
 ``fracture.evaluation.comparison``)."""
 
-from typing import TYPE_CHECKING
-
+from fracture.compare_runs import Run
 from fracture.evaluation.comparison import Pooled, paired_comparison, pool, pooled_intervals
 from fracture.evaluation.predictions import PREDICTIONS_FILE, read_predictions
-
-if TYPE_CHECKING:  # compare.py imports this module
-    from fracture.compare import Run
 
 PAIRED_FIELDS = (
     *("a", "b", "images", "metric", "a_value", "b_value"),
@@ -18,7 +14,7 @@ PAIRED_FIELDS = (
 INTERVAL_METRICS = ("acc", "recall", "specificity", "auroc")
 
 
-def pooled_predictions(runs: "list[Run]") -> dict[str, Pooled]:
+def pooled_predictions(runs: list[Run]) -> dict[str, Pooled]:
     """Each group's finished runs' ``predictions.csv``, pooled."""
     found: dict[str, list[dict]] = {}
     for run in runs:

@@ -13,13 +13,10 @@
   near copies across splits, so their test scores are optimistic.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
-
-if TYPE_CHECKING:  # compare.py imports this module
-    from fracture.compare import Run
 
 # Overrides that do not change what is trained or tested (besides "seed", which the runs of
 # one group differ by on purpose).
@@ -38,7 +35,23 @@ RUN_ONLY = (
 LEAK_MARK = "⚠leak"
 
 
-def label_runs(runs: "list[Run]") -> None:
+@dataclass
+class Run:
+    """A run directory as ``fracture-compare`` reads it."""
+
+    path: Path
+    metrics: dict | None  # None when the run left no metrics.json
+    problem: str = ""
+    failed: bool = False  # the run recorded an error (error.json)
+    label: str = ""  # its group in the comparison (set by compare_runs.label_runs)
+    hidden: bool = False  # an Optuna trial not chosen on validation: no test metrics shown
+
+    @property
+    def experiment(self) -> str:
+        return (self.metrics or {}).get("experiment") or "?"
+
+
+def label_runs(runs: list[Run]) -> None:
     """Set ``run.label`` of every finished run: its name and the overrides that differ."""
     finished = [run for run in runs if run.metrics is not None]
     settings = [_overrides(run.path) for run in finished]
@@ -49,13 +62,13 @@ def label_runs(runs: "list[Run]") -> None:
         run.label = f"{run.experiment} ({', '.join(shown)})" if shown else run.experiment
 
 
-def leaks(run: "Run") -> bool:
+def leaks(run: Run) -> bool:
     """Whether the run recorded copies or near copies across its splits."""
     record = (run.metrics or {}).get("data/leakage") or {}
     return bool(record.get("exact") or record.get("near"))
 
 
-def hide_unchosen_trials(runs: "list[Run]") -> list[str]:
+def hide_unchosen_trials(runs: list[Run]) -> list[str]:
     """Hide the test metrics of every Optuna trial but the one chosen on validation.
 
     Returns:
@@ -68,7 +81,7 @@ def hide_unchosen_trials(runs: "list[Run]") -> list[str]:
     return [_choose(trials) for _, trials in sorted(sweeps.items())]
 
 
-def _choose(trials: "list[Run]") -> str:
+def _choose(trials: list[Run]) -> str:
     metric = _optimized_metric(trials[0].path)
     sign = 1 if _optuna_direction(trials[0].path) == "maximize" else -1
     scored = [t for t in trials if isinstance(t.metrics.get(metric), (int, float))]

@@ -25,7 +25,6 @@ from torch.multiprocessing import ProcessRaisedException
 from fracture.config import CONF_DIR, register_resolvers
 from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.errors import FractureError
-from fracture.evaluation.checkpoints import load_classifier, store_decision
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
 from fracture.evaluation.model_card import model_card, store_card
 from fracture.evaluation.outputs import write_evaluation
@@ -44,6 +43,7 @@ from fracture.run_files import (
 )
 from fracture.run_summary import run_summary, sweep_job
 from fracture.tensorboard import curated_hparams, final_metrics
+from fracture.trained.checkpoints import load_classifier, store_decision
 
 log = logging.getLogger(__name__)
 

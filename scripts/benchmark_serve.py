@@ -75,7 +75,7 @@ def _serve(args: argparse.Namespace, port: int) -> None:
 def _predictor(args: argparse.Namespace):
     from hydra.utils import instantiate
 
-    from fracture.inference.predictor import Predictor, ProbabilityModel, load_predictor
+    from fracture.trained.predictor import Predictor, ProbabilityModel, load_predictor
 
     if args.ckpt:
         return load_predictor(args.ckpt)

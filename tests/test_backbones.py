@@ -15,10 +15,10 @@ from fracture.callbacks import BackboneFreeze
 from fracture.errors import ConfigError, WeightsError
 from fracture.inference.explain import explain
 from fracture.inference.export import TOLERANCE, export
-from fracture.inference.predictor import load_predictor
 from fracture.models.adapter import cam_layer, layer_groups
 from fracture.models.backbones import build_backbone
 from fracture.models.weights import imagenet_cache_file
+from fracture.trained.predictor import load_predictor
 from tests.conftest import compose_config, tiny_config
 from tests.test_export import fresh_images, onnx_probability, torch_probability
 

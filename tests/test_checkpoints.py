@@ -12,9 +12,9 @@ from fracture.errors import DataError
 from fracture.evaluation.cli import evaluate_checkpoint
 from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
-from fracture.inference.predictor import load_predictor
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
 from fracture.serve.cli import build_app
+from fracture.trained.predictor import load_predictor
 from tests.conftest import CONF_DIR
 
 

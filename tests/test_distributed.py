@@ -17,12 +17,12 @@ from torch import distributed as dist
 from torch import multiprocessing as mp
 
 from fracture.data.sampling import EpochSampler
-from fracture.evaluation.checkpoints import load_classifier
 from fracture.evaluation.predictions import predict_samples
 from fracture.rank_failures import collective_timeout
 from fracture.run_files import read_metrics
 from fracture.synth import SyntheticSpec, generate_dataset
 from fracture.train import train
+from fracture.trained.checkpoints import load_classifier
 from tests.callbacks import assert_ranks_identical, load_ranks
 from tests.conftest import tiny_config
 from tests.launch import launch_train

@@ -13,11 +13,11 @@ from hydra.utils import instantiate
 from sklearn import metrics as skm
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fracture.evaluation.checkpoints import load_classifier, resolve_checkpoint
 from fracture.evaluation.cli import evaluate_checkpoint
 from fracture.evaluation.metrics import METRIC_NAMES
 from fracture.evaluation.thresholds import choose_threshold
 from fracture.train import train
+from fracture.trained.checkpoints import load_classifier, resolve_checkpoint
 from tests.conftest import CONF_DIR
 
 FILES = (

@@ -15,10 +15,10 @@ from fracture.data.preprocessing import Preprocessing
 from fracture.data.samples import Sample
 from fracture.errors import ConfigError
 from fracture.inference.explain import METHODS, explain, last_stage, model_view, overlay_image
-from fracture.inference.predictor import Predictor, ProbabilityModel, load_predictor
 from fracture.models import FractureClassifier
 from fracture.synth import SyntheticSpec, generate_dataset, render_radiograph, render_with_kind
 from fracture.train import train
+from fracture.trained.predictor import Predictor, ProbabilityModel, load_predictor
 from tests.conftest import compose_config
 
 SIZE = 64

@@ -17,8 +17,8 @@ from fracture.data.decode import read_radiograph
 from fracture.errors import ConfigError, ExportError
 from fracture.inference import export_cli
 from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export, recipe
-from fracture.inference.predictor import MeanProbability, load_predictor
 from fracture.train import train
+from fracture.trained.predictor import MeanProbability, load_predictor
 from tests.conftest import tiny_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -14,14 +14,14 @@ from fracture.data.dataset import RadiographDataset
 from fracture.data.preprocessing import FITS, Preprocessing
 from fracture.data.samples import Sample
 from fracture.errors import ConfigError
-from fracture.evaluation.checkpoints import load_classifier
 from fracture.evaluation.predictions import predict_samples
 from fracture.inference.export import export
 from fracture.inference.predict import _InputImages, predict_paths
-from fracture.inference.predictor import load_predictor
 from fracture.models.classifier import CHECKPOINT_KEY
 from fracture.serve import create_app
 from fracture.train import train
+from fracture.trained.checkpoints import load_classifier
+from fracture.trained.predictor import load_predictor
 from tests.conftest import tiny_config
 from tests.test_export import readme_snippet
 from tests.test_serve import PREDICT, settings, upload

@@ -8,11 +8,11 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
 from fracture.data.balance import class_weights
-from fracture.evaluation.checkpoints import load_classifier
 from fracture.evaluation.predictions import predict_samples
 from fracture.models import FractureClassifier
 from fracture.synth import SyntheticSpec, generate_dataset
 from fracture.train import train
+from fracture.trained.checkpoints import load_classifier
 from tests.conftest import tiny_config
 
 # 7 validation images: two ranks get 4 and 3, in batches of 3 (uneven batches and shares).

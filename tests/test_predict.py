@@ -22,8 +22,8 @@ from fracture.evaluation.thresholds import choose_threshold
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.predict import predict_paths
 from fracture.inference.predict_cli import run_prediction
-from fracture.inference.predictor import load_predictor
 from fracture.train import train
+from fracture.trained.predictor import load_predictor
 from tests import formats
 from tests.conftest import CONF_DIR, tiny_config
 

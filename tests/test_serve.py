@@ -25,11 +25,11 @@ from fracture.data.decode import decode
 from fracture.errors import ConfigError, UnreadableImage
 from fracture.inference.overlays import overlay_images
 from fracture.inference.predict import predict_paths
-from fracture.inference.predictor import load_predictor
 from fracture.serve import cli, create_app
 from fracture.serve.pool import InferencePool, QueueFull
 from fracture.serve.settings import ServeSettings
 from fracture.train import train
+from fracture.trained.predictor import load_predictor
 from tests import formats
 from tests.conftest import CONF_DIR, tiny_config
 

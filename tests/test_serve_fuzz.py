@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from fracture.inference.predictor import load_predictor
 from fracture.serve import create_app
+from fracture.trained.predictor import load_predictor
 from tests.test_serve import settings as serve_settings
 from tests.test_serve import tiny_run
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fracture.data.decode import decode
-from fracture.inference.predictor import load_predictor
 from fracture.serve import create_app
 from fracture.serve.panel import PREVIEW_SIDE
+from fracture.trained.predictor import load_predictor
 from tests import formats
 from tests.test_serve import post, settings, tiny_run
 

@@ -19,8 +19,8 @@ from fracture.evaluation.evaluate import STORED, evaluate, settings_from_config
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.evaluation.summary import metrics_summary
-from fracture.inference.predictor import EnsembleLogits, Predictor, load_predictor, write_ensemble
 from fracture.run_files import CONFIG_FILE, write_metrics
+from fracture.trained.predictor import EnsembleLogits, Predictor, load_predictor, write_ensemble
 
 
 def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:

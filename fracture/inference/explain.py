@@ -24,9 +24,9 @@ from torch import nn
 
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import ConfigError
-from fracture.inference.predictor import Predictor
 from fracture.labels import FRACTURED
 from fracture.models.adapter import cam_layer
+from fracture.trained.predictor import Predictor
 
 METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM}
 MIN_SIDE = 256  # overlays are upscaled by a whole factor to about this, so the caption is legible

@@ -30,8 +30,8 @@ from torch import nn
 
 from fracture import __version__
 from fracture.errors import ConfigError, ExportError
-from fracture.inference.predictor import MeanProbability, Predictor
 from fracture.labels import FRACTURED
+from fracture.trained.predictor import MeanProbability, Predictor
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from fracture.config import CONF_DIR
 from fracture.config_checks import EXPORT, check_config
 from fracture.errors import ConfigError, FractureError
 from fracture.inference.export import FORMATS, SIDECAR, export
-from fracture.inference.predictor import load_predictor
+from fracture.trained.predictor import load_predictor
 
 
 def export_checkpoint(cfg: DictConfig) -> dict:

@@ -10,7 +10,7 @@ from PIL import Image
 from fracture.data.decode import read_radiograph
 from fracture.inference.explain import explain, model_view, overlay_image
 from fracture.inference.predict import ImagePrediction
-from fracture.inference.predictor import Predictor
+from fracture.trained.predictor import Predictor
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BATCH = 16

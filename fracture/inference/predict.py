@@ -14,9 +14,9 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
 from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S
 from fracture.errors import UnreadableImage
-from fracture.inference.predictor import Predictor
 from fracture.labels import CLASS_NAMES
 from fracture.spreadsheet import safe_row
+from fracture.trained.predictor import Predictor
 
 
 @dataclass

@@ -16,7 +16,7 @@ from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
 from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
-from fracture.inference.predictor import load_predictor
+from fracture.trained.predictor import load_predictor
 
 PREDICTIONS_FILE = "predictions.csv"
 

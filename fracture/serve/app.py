@@ -14,7 +14,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
 from fracture import __version__
-from fracture.inference.predictor import Predictor
 from fracture.serve import api
 from fracture.serve.admission import UploadAdmission
 from fracture.serve.body_limit import BodyLimit
@@ -23,6 +22,7 @@ from fracture.serve.panel import cam_grid, stored_card
 from fracture.serve.pool import InferencePool
 from fracture.serve.runner import ModelRunner
 from fracture.serve.settings import ServeSettings
+from fracture.trained.predictor import Predictor
 
 STATIC_DIR = Path(__file__).with_name("static")
 API_PREFIX = "/api/v1"

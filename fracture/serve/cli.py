@@ -11,10 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 from fracture.config import CONF_DIR
 from fracture.config_checks import SERVE, check_config
 from fracture.errors import FractureError
-from fracture.inference.predictor import load_predictor
 from fracture.serve.app import create_app
 from fracture.serve.protocol import HeaderTimeoutProtocol
 from fracture.serve.settings import ServeSettings
+from fracture.trained.predictor import load_predictor
 
 # On SIGTERM or Ctrl-C, requests in progress get this long to finish; then they are cancelled
 # and the decoding processes killed, so a stuck request cannot keep the server alive.

@@ -13,7 +13,7 @@ from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError
 from fracture.evaluation.model_card import read_card
 from fracture.inference.explain import MIN_SIDE, explain, last_stage, model_view, overlay_image
-from fracture.inference.predictor import Predictor
+from fracture.trained.predictor import Predictor
 
 PREVIEW_SIDE = 512  # longest side of a preview: enough for the page, small to send
 # Below this grid a map cannot point at a bone region: a ResNet's map is image_size / 32, so

@@ -19,10 +19,10 @@ from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
 from fracture.inference.predict import member_probabilities
-from fracture.inference.predictor import Predictor
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
+from fracture.trained.predictor import Predictor
 
 
 @dataclass(frozen=True)

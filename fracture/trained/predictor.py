@@ -16,8 +16,8 @@ from torch import nn
 
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError
-from fracture.evaluation.checkpoints import check_threshold, load_classifier, resolve_checkpoint
 from fracture.labels import FRACTURED
+from fracture.trained.checkpoints import check_threshold, load_classifier, resolve_checkpoint
 
 ENSEMBLE_FORMAT = 1
 
