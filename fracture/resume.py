@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.errors import ConfigError
-from fracture.run_files import CONFIG_FILE
+from fracture.run_files import CHECKPOINT_DIR, CONFIG_FILE, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ LAST = "last"
 _ABSENT = object()
 # Written by ModelCheckpoint (conf/callbacks/default.yaml) after every epoch and by
 # CheckpointOnSigterm on preemption; Lightning's SLURM requeue writes hpc_ckpt_<n>.ckpt.
-_CANDIDATES = ("checkpoints/last.ckpt", "hpc_ckpt_*.ckpt")
+_CANDIDATES = (f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}.ckpt", "hpc_ckpt_*.ckpt")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -53,7 +53,7 @@ def resumed_config(run_dir: str | Path, overrides: list[str]) -> DictConfig:
         )
     if latest_checkpoint(run_dir) is None:
         raise ConfigError(
-            f"resume={run_dir}: the run has no checkpoint to resume from (checkpoints/last.ckpt)"
+            f"resume={run_dir}: the run has no checkpoint to resume from ({_CANDIDATES[0]})"
         )
     cfg = OmegaConf.load(saved)
     written_to = Path(cfg.paths.output_dir).resolve()

@@ -7,6 +7,12 @@ from omegaconf import DictConfig, OmegaConf
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoints"
+# The checkpoint file names, as conf/callbacks/default.yaml gives them to Lightning's
+# ModelCheckpoint (tests/test_run_layout.py keeps the YAML and these names the same).
+BEST_CHECKPOINT = "best-epoch{epoch:02d}"  # the best epoch on the monitored metric
+BEST_CHECKPOINT_GLOB = "best-*.ckpt"
+LAST_CHECKPOINT = "last"  # after every epoch and on preemption: where a resume starts
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

@@ -5,6 +5,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from fracture.run_files import LAST_CHECKPOINT
+
 
 class CheckpointOnSigterm(L.Callback):
     """On SIGTERM, write the current state as ``<dirpath>/<filename>.ckpt`` before exiting.
@@ -22,7 +24,7 @@ class CheckpointOnSigterm(L.Callback):
         filename: File name without ``.ckpt``; ``last`` is what resuming looks for.
     """
 
-    def __init__(self, dirpath: str | Path, filename: str = "last"):
+    def __init__(self, dirpath: str | Path, filename: str = LAST_CHECKPOINT):
         self.path = Path(dirpath) / f"{filename}.ckpt"
 
     def on_exception(

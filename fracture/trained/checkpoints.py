@@ -10,7 +10,7 @@ import torch
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError, FractureError
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
-from fracture.run_files import METRICS_FILE
+from fracture.run_files import BEST_CHECKPOINT_GLOB, CHECKPOINT_DIR, METRICS_FILE
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -22,7 +22,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
         raise DataError(f"checkpoint {path} does not exist; pass a .ckpt file or a run directory")
     best = _best_of_run(path)
     if best is None:
-        raise DataError(f"run directory {path} holds no checkpoints/best-*.ckpt; pass a .ckpt file")
+        raise DataError(
+            f"run directory {path} holds no {CHECKPOINT_DIR}/{BEST_CHECKPOINT_GLOB}; "
+            "pass a .ckpt file"
+        )
     return best
 
 
@@ -32,7 +35,7 @@ def _best_of_run(run_dir: Path) -> Path | None:
         best = json.loads(metrics.read_text()).get("best_checkpoint")
         if best and (run_dir / best).is_file():
             return run_dir / best
-    found = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    found = sorted((run_dir / CHECKPOINT_DIR).glob(BEST_CHECKPOINT_GLOB))
     return found[-1] if found else None
 
 
