@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -63,6 +64,19 @@ def tiny_config(root: Path, output_dir: Path, *overrides: str) -> DictConfig:
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     return cfg
+
+
+def bare_trainer(**options) -> L.Trainer:
+    """A CPU Trainer that writes and prints nothing of its own (no logger, checkpoints,
+    progress bar or summary), with ``options`` for the rest."""
+    quiet = {
+        "accelerator": "cpu",
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**quiet, **options})
 
 
 @pytest.fixture

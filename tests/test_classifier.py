@@ -3,6 +3,7 @@
 import torch
 
 from fracture.models import FractureClassifier
+from tests.conftest import bare_trainer
 
 
 def test_zero_init_residual_zeroes_the_last_batchnorm_of_each_block():
@@ -30,22 +31,13 @@ def test_the_sanity_check_logs_no_metrics_of_a_one_class_prefix(tmp_path):
     # every run; the epochs, which see both classes, must still log every metric.
     import warnings
 
-    from lightning import Trainer
     from torch.utils.data import DataLoader, TensorDataset
 
     images = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0] * 8 + [1] * 8)
     train = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
     val = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
-    trainer = Trainer(
-        max_epochs=1,
-        num_sanity_val_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(max_epochs=1, num_sanity_val_steps=2, default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="No (negative|positive) samples")
         trainer.fit(FractureClassifier("resnet18"), train, val)

@@ -3,12 +3,12 @@
 import json
 import shutil
 
-import lightning as L
 import torch
 from hydra.utils import instantiate
 
 from fracture.labels import CLASS_NAMES
 from fracture.train import train
+from tests.conftest import bare_trainer
 from tests.test_sources import make_mura
 
 
@@ -49,14 +49,7 @@ def test_loss_weights_reach_the_model(tiny_root, tiny_cfg, tmp_path):
     counts = [len(list((root / "train" / name).iterdir())) for name in CLASS_NAMES]
     cfg = tiny_cfg(f"data.root={root}", "data.balance=loss_weights")
     datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-    )
+    trainer = bare_trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0)
     trainer.fit(model, datamodule=datamodule)
     total = sum(counts)
     expected = torch.tensor([total / (2 * counts[0]), total / (2 * counts[1])])

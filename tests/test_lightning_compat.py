@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fracture import lightning_compat
 from fracture.models import FractureClassifier
+from tests.conftest import bare_trainer
 
 PACKAGE = Path(lightning_compat.__file__).parent
 # What a module other than lightning_compat must not use: private Lightning modules and the
@@ -35,14 +36,7 @@ def test_next_epoch_and_the_attached_trainer_follow_a_real_fit(tmp_path):
     model = FractureClassifier("resnet18")
     assert lightning_compat.attached_trainer(model) is None
     assert lightning_compat.next_epoch(None) == 0
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(max_epochs=2, default_root_dir=tmp_path)
     assert lightning_compat.next_epoch(trainer) == 0
     trainer.fit(model, loader)
     assert lightning_compat.attached_trainer(model) is trainer

@@ -1,6 +1,5 @@
 """The monitored loss is the exact split loss sum(w * l) / sum(w), however the split is batched."""
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,7 @@ from fracture.models import FractureClassifier
 from fracture.synth import SyntheticSpec, generate_dataset
 from fracture.train import train
 from fracture.trained.checkpoints import load_classifier
-from tests.conftest import tiny_config
+from tests.conftest import bare_trainer, tiny_config
 
 # 7 validation images: two ranks get 4 and 3, in batches of 3 (uneven batches and shares).
 ODD_SPEC = SyntheticSpec(seed=11, size=48, train=20, val=7, test=2, fractured_fraction=0.3)
@@ -40,7 +39,7 @@ def test_weighted_val_loss_is_the_split_loss_for_any_batch_size(features, batch_
     inputs, labels = features
     model = FractureClassifier("resnet18")
     model.class_weights = WEIGHTS
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    trainer = bare_trainer()
     loader = DataLoader(TensorDataset(inputs, labels), batch_size=batch_size)
     logged = trainer.validate(model, loader, verbose=False)[0]["val/loss"]
     with torch.no_grad():

@@ -5,6 +5,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.model_summary import summarize
 from torch import nn
 
+from tests.conftest import bare_trainer
+
 
 class _SummaryAtFitStart(L.Callback):
     # Where Lightning's ModelSummary callback summarises the model.
@@ -18,15 +20,10 @@ class _SummaryAtFitStart(L.Callback):
 def test_frozen_groups_are_in_eval_and_flops_are_counted(tiny_cfg):
     cfg = tiny_cfg("experiment=frozen")
     capture = _SummaryAtFitStart()
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = bare_trainer(
         max_epochs=1,
         limit_train_batches=1,
         limit_val_batches=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[instantiate(cfg.finetune), capture],
     )
     model = instantiate(cfg.model)
