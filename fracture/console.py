@@ -199,8 +199,8 @@ def _parse_then_run(parser, module: str):
 @contextmanager
 def _reader_may_leave():
     # `fracture-train --help | head` closes the pipe early: that is the reader's choice, not
-    # an error worth a traceback. Python's advice: point stdout at devnull so that the flush
-    # at exit does not fail again, and exit as a killed writer would.
+    # an error worth a traceback. As Python's documentation advises: point stdout at devnull
+    # so that the flush at exit does not fail again, and exit with status 1.
     try:
         yield
         sys.stdout.flush()

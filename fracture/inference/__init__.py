@@ -1,1 +1,2 @@
-"""Using trained models: probability models and ensembles, prediction, explanations, export."""
+"""Using trained models: prediction, explanations and export (the models and ensembles
+themselves are ``fracture.trained``)."""
