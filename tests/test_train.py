@@ -46,7 +46,9 @@ def test_checkpoint_carries_preprocessing_and_class_names(tiny_cfg, tmp_path):
     assert model.preprocessing.class_names == ("not_fractured", "fractured")
 
 
-def test_test_metrics_match_scikit_learn(tiny_cfg, tmp_path):
+def test_epoch_metrics_match_scikit_learn(tiny_cfg, tmp_path):
+    # The per-epoch curves (val/*, threshold 0.5), computed here by Lightning's validation
+    # loop over the test images.
     cfg = tiny_cfg("experiment=finetune", "trainer.max_epochs=1", "test=false")
     train(cfg)
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -54,7 +56,7 @@ def test_test_metrics_match_scikit_learn(tiny_cfg, tmp_path):
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    logged = trainer.test(model, datamodule=datamodule)[0]
+    logged = trainer.validate(model, dataloaders=datamodule.test_dataloader())[0]
 
     # Independent reference: a plain loop over the same images, scored by scikit-learn.
     probabilities, labels = [], []
@@ -65,15 +67,15 @@ def test_test_metrics_match_scikit_learn(tiny_cfg, tmp_path):
     p, y = torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
     predicted = (p >= 0.5).astype(int)
     expected = {
-        "test/acc": skm.accuracy_score(y, predicted),
-        "test/f1": skm.f1_score(y, predicted, zero_division=0),
-        "test/precision": skm.precision_score(y, predicted, zero_division=0),
-        "test/recall": skm.recall_score(y, predicted, zero_division=0),
-        "test/auroc": skm.roc_auc_score(y, p),
-        # Validation mirrors test: these three are logged for every stage too.
-        "test/specificity": skm.recall_score(y, predicted, pos_label=0, zero_division=0),
-        "test/balanced_acc": skm.balanced_accuracy_score(y, predicted),
-        "test/auprc": skm.average_precision_score(y, p),
+        "val/acc": skm.accuracy_score(y, predicted),
+        "val/f1": skm.f1_score(y, predicted, zero_division=0),
+        "val/precision": skm.precision_score(y, predicted, zero_division=0),
+        "val/recall": skm.recall_score(y, predicted, zero_division=0),
+        "val/auroc": skm.roc_auc_score(y, p),
+        # Validation mirrors the test evaluation's metrics.
+        "val/specificity": skm.recall_score(y, predicted, pos_label=0, zero_division=0),
+        "val/balanced_acc": skm.balanced_accuracy_score(y, predicted),
+        "val/auprc": skm.average_precision_score(y, p),
     }
     for key, value in expected.items():
         assert logged[key] == pytest.approx(value, abs=1e-5), key

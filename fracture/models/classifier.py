@@ -70,9 +70,11 @@ class FractureClassifier(L.LightningModule):
         self.scheduler_factory = scheduler
         self.preprocessing = Preprocessing()
         # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "train_stage".
-        self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val", "test")})
-        self.confusion = nn.ModuleDict({_key(s): BinaryConfusionMatrix() for s in ("val", "test")})
-        self.losses = nn.ModuleDict({_key(s): MeanMetric() for s in ("val", "test")})
+        # The per-epoch curves, at threshold 0.5. The test split is never run through
+        # Lightning: evaluation (fracture.evaluation) scores it, at the chosen threshold.
+        self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val")})
+        self.confusion = nn.ModuleDict({_key("val"): BinaryConfusionMatrix()})
+        self.losses = nn.ModuleDict({_key("val"): MeanMetric()})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N, 2) for normalised images (N, 3, H, W)."""
@@ -109,9 +111,6 @@ class FractureClassifier(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         inputs, labels = batch
