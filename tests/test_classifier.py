@@ -35,10 +35,9 @@ def test_the_sanity_check_logs_no_metrics_of_a_one_class_prefix(tmp_path):
 
     images = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([0] * 8 + [1] * 8)
-    train = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
-    val = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
+    ordered = DataLoader(TensorDataset(images, labels), batch_size=4, shuffle=False)
     trainer = bare_trainer(max_epochs=1, num_sanity_val_steps=2, default_root_dir=tmp_path)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="No (negative|positive) samples")
-        trainer.fit(FractureClassifier("resnet18"), train, val)
+        trainer.fit(FractureClassifier("resnet18"), ordered, ordered)
     assert {"val/auroc", "val/specificity", "val/loss"} <= trainer.callback_metrics.keys()

@@ -106,7 +106,7 @@ def import_cycles(root: Path) -> list[list[str]]:
         state[name] = "open"
         for target in sorted(edges[name]):
             if state.get(target) == "open":
-                cycles.append(trail[trail.index(target) :] + [name, target][-1:])
+                cycles.append([*trail[trail.index(target) :], target])
             elif target not in state:
                 visit(target, [*trail, target])
         state[name] = "done"
