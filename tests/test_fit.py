@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fracture.data.dataset import RadiographDataset
+from fracture.data.input_files import InputFiles
 from fracture.data.preprocessing import FITS, Preprocessing
 from fracture.data.samples import Sample
 from fracture.errors import ConfigError
 from fracture.evaluation.predictions import predict_samples
 from fracture.inference.export import export
-from fracture.inference.predict import _InputImages, predict_paths
+from fracture.inference.predict import predict_paths
 from fracture.models.classifier import CHECKPOINT_KEY
 from fracture.serve import create_app
 from fracture.train import train
@@ -106,7 +107,7 @@ def test_eval_predict_serve_and_export_see_the_same_input(checkpoints, xray, fit
     assert predictor.preprocessing.fit == fit
     # The tensors: fracture-eval's dataset and fracture-predict's inputs.
     evaluated = RadiographDataset([Sample(xray, 1)], model.preprocessing.eval_transform())[0][0]
-    predicted = _InputImages([xray], predictor.preprocessing.eval_transform(), 10**8, 30.0)[0][0]
+    predicted = InputFiles([xray], predictor.preprocessing.eval_transform(), 10**8, 30.0)[0][0]
     assert torch.equal(evaluated, predicted)
     # The probabilities: eval, predict, serve and the exported ONNX model via the README.
     evaluation = predict_samples(model, [Sample(xray, 1)])

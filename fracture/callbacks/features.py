@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from fracture.callbacks.freeze import BackboneFreeze
 from fracture.callbacks.gradcam import GradCamGrid
 from fracture.errors import ConfigError
+from fracture.trained.loop import numbered, run_batches
 
 SPLITS = ("train", "val")  # the test split and the evaluation after fitting read images
 
@@ -73,20 +74,21 @@ def _check_applicable(trainer: L.Trainer) -> None:
 
 def _features(trainer: L.Trainer, pl_module: L.LightningModule, loader: DataLoader):
     """``TensorDataset(features (N, F), labels (N,))`` of the loader's images, in item order."""
-    chunks, labels = [], []
-    with (
-        torch.inference_mode(),
-        _eval_mode(pl_module.backbone),
-        trainer.precision_plugin.forward_context(),  # the numerics of the image path
-    ):
-        for batch in _in_order(loader):
-            moved = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
-            images = trainer.datamodule.on_after_batch_transfer(moved, 0)[0]  # (B, 3, H, W)
-            chunks.append(pl_module.forward_features(images).cpu())  # (B, F)
-            labels.append(batch[1])
-    # Concatenated outside inference mode: the result is a normal tensor, which the head's
-    # backward may save (inference tensors cannot be saved for backward).
-    return TensorDataset(torch.cat(chunks), torch.cat(labels))
+    datamodule, labels = trainer.datamodule, []
+
+    def forward(images: torch.Tensor) -> torch.Tensor:  # (B, ...) on the module's device
+        images = datamodule.on_after_batch_transfer((images, None), 0)[0]  # (B, 3, H, W)
+        return pl_module.forward_features(images)  # (B, F)
+
+    def batches():
+        for images, batch_labels in _in_order(loader):
+            labels.append(batch_labels)
+            yield images, batch_labels
+
+    with _eval_mode(pl_module.backbone), trainer.precision_plugin.forward_context():
+        # the numerics of the image path
+        outputs = run_batches(forward, numbered(batches()), len(loader.dataset), pl_module.device)
+    return TensorDataset(outputs.values, torch.cat(labels))
 
 
 def _in_order(loader: DataLoader) -> DataLoader:

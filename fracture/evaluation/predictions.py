@@ -16,6 +16,7 @@ from fracture.evaluation.calibration import apply_temperature
 from fracture.evaluation.units import resampling_units
 from fracture.labels import CLASS_NAMES
 from fracture.spreadsheet import read_cell, safe_row
+from fracture.trained.loop import numbered, run_batches
 
 PREDICTIONS_FILE = "predictions.csv"
 
@@ -45,7 +46,6 @@ class Predictions:
         return apply_temperature(self.logits, temperature)
 
 
-@torch.inference_mode()
 def predict_samples(
     model: torch.nn.Module,
     samples: Sequence[Sample],
@@ -55,6 +55,8 @@ def predict_samples(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Predictions:
     """Run ``model`` (eval mode) over ``samples`` with the model's own preprocessing."""
+    if not samples:
+        return Predictions([], np.zeros((0, 2)))
     transform = model.preprocessing.eval_transform()
     loader = DataLoader(
         RadiographDataset(samples, transform, max_pixels),
@@ -62,8 +64,8 @@ def predict_samples(
         num_workers=num_workers,
     )
     model.eval().to(device)
-    logits = [model(images.to(device)).double().cpu() for images, _ in loader]
-    return Predictions(list(samples), torch.cat(logits).numpy() if logits else np.zeros((0, 2)))
+    logits = run_batches(lambda x: model(x).double(), numbered(loader), len(samples), device)
+    return Predictions(list(samples), logits.values.numpy())
 
 
 def write_predictions(

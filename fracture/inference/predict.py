@@ -1,21 +1,20 @@
 """Batch prediction: image files → P(fractured) and decisions, unreadable files reported."""
 
 import csv
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader
 
-from fracture.data.bounded import BoundedWorker
-from fracture.data.decode import DEFAULT_MAX_PIXELS, read_radiograph
+from fracture.data.decode import DEFAULT_MAX_PIXELS
+from fracture.data.input_files import InputFiles
 from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S
-from fracture.errors import UnreadableImage
 from fracture.labels import CLASS_NAMES
 from fracture.spreadsheet import safe_row
+from fracture.trained.backends import TorchBackend
+from fracture.trained.loop import LoopOutputs, collate_inputs, run_batches
 from fracture.trained.predictor import Predictor
 
 
@@ -33,50 +32,6 @@ class ImagePrediction:
         return "" if self.probability is None else CLASS_NAMES[int(self.probability >= threshold)]
 
 
-class _InputImages(Dataset):
-    """Decoded, preprocessed images; a failure becomes a reason instead of an exception.
-
-    Files are decoded in a worker process under ``timeout_s`` (``fracture.data.bounded``),
-    one per loading process: each DataLoader worker starts its own.
-    """
-
-    def __init__(self, paths: Sequence[Path], transform, max_pixels: int, timeout_s: float):
-        self.paths, self.transform, self.max_pixels = list(paths), transform, max_pixels
-        self.timeout_s = timeout_s
-        self._decoder, self._owner = None, None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        path = self.paths[index]
-        try:
-            image = self.transform(
-                self._worker().call(path, read_radiograph, path, self.max_pixels)
-            )
-        except (UnreadableImage, OSError) as error:
-            reason = getattr(error, "reason", None) or f"cannot read: {error.strerror or error}"
-            return torch.zeros(0), index, reason
-        return image, index, ""
-
-    def _worker(self) -> BoundedWorker:
-        if self._owner != os.getpid():  # a forked DataLoader worker must not share its parent's
-            self._decoder, self._owner = BoundedWorker(self.timeout_s), os.getpid()
-        return self._decoder
-
-    def close(self) -> None:
-        if self._decoder is not None and self._owner == os.getpid():
-            self._decoder.close()
-
-
-def _collate(batch):
-    good = [(image, index) for image, index, reason in batch if not reason]
-    images = torch.stack([image for image, _ in good]) if good else torch.zeros(0)
-    failed = [(index, reason) for _, index, reason in batch if reason]
-    return images, [index for _, index in good], failed
-
-
-@torch.inference_mode()
 def predict_paths(
     predictor: Predictor,
     paths: Sequence[Path],
@@ -87,49 +42,35 @@ def predict_paths(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    backend=None,
 ) -> list[ImagePrediction]:
     """Predict every path in order; unreadable inputs keep their place with the reason.
 
     Args:
         tta: Also predict the horizontally flipped image and average the probabilities.
         decode_timeout_s: Deadline for decoding one file; a later one is unreadable.
+        backend: What runs the model (:mod:`fracture.trained.backends`); ``None`` is PyTorch
+            on ``device`` with ``tta``.
     """
-    results = [ImagePrediction(Path(p)) for p in paths]
+    backend = backend or TorchBackend(predictor.model, device, tta)
     transform = predictor.preprocessing.eval_transform()
-    dataset = _InputImages(paths, transform, max_pixels, decode_timeout_s)
-    loader = DataLoader(dataset, batch_size, num_workers=num_workers, collate_fn=_collate)
-    model = predictor.model.to(device).eval()
+    dataset = InputFiles(paths, transform, max_pixels, decode_timeout_s)
+    loader = DataLoader(dataset, batch_size, num_workers=num_workers, collate_fn=collate_inputs)
     try:
-        for images, indices, failed in tqdm(
-            loader, desc="predicting", unit="batch", disable=not progress
-        ):
-            for index, reason in failed:
-                results[index].error = reason
-            if indices:
-                _fill(results, indices, member_probabilities(model, images.to(device), tta))
+        outputs = run_batches(
+            backend, loader, len(dataset), backend.device, "predicting" if progress else None
+        )
     finally:
         dataset.close()
-    return results
+    return [_result(Path(path), outputs, index) for index, path in enumerate(paths)]
 
 
-def member_probabilities(model, images: torch.Tensor, tta: bool) -> torch.Tensor:
-    """P(fractured) of each ensemble member, (N, M) float64 on the CPU.
-
-    Args:
-        model: ``Predictor.model``, on the device of ``images``.
-        images: Normalised model inputs (N, 3, S, S).
-        tta: Average with the mirrored image (left and right limbs alike).
-    """
-    probabilities = model(images)
-    if tta:
-        probabilities = (probabilities + model(torch.flip(images, dims=[-1]))) / 2
-    return probabilities.double().cpu()
-
-
-def _fill(results: list[ImagePrediction], indices: list[int], members: torch.Tensor) -> None:
-    for index, row in zip(indices, members.tolist(), strict=True):
-        results[index].members = row
-        results[index].probability = sum(row) / len(row)
+def _result(path: Path, outputs: LoopOutputs, index: int) -> ImagePrediction:
+    members = outputs.row(index)
+    if members is None:
+        return ImagePrediction(path, error=outputs.errors[index])
+    row = members.tolist()
+    return ImagePrediction(path, sum(row) / len(row), row)
 
 
 def write_predictions_csv(

@@ -18,10 +18,11 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
-from fracture.inference.predict import member_probabilities
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
+from fracture.trained.backends import TorchBackend
+from fracture.trained.loop import InputBatch, run_batches
 from fracture.trained.predictor import Predictor
 
 
@@ -54,7 +55,8 @@ class ModelRunner:
         self.predictor = predictor
         self.settings = settings
         self.device = settings.torch_device()
-        self.model = predictor.model.to(self.device).eval()
+        self.backend = TorchBackend(predictor.model, self.device, settings.tta)
+        self.model = self.backend.model
         self.backbones = [member.hparams.backbone for member in self.model.members]
         self.name = _model_name(self.backbones)
         self.explain_error = _explain_error(predictor)
@@ -128,8 +130,8 @@ class ModelRunner:
         batch = image[None].to(self.device)  # (1, 3, S, S)
         with self._model_lock:
             start = perf_counter()
-            with torch.inference_mode():
-                members = member_probabilities(self.model, batch, self.settings.tta)[0].tolist()
+            outputs = run_batches(self.backend, [InputBatch(batch, [0])], 1, self.device)
+            members = outputs.values[0].tolist()
             inference_ms = _ms_since(start)
             probability = sum(members) / len(members)  # the ensemble's mean
             start = perf_counter()
