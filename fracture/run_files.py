@@ -13,6 +13,9 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_CHECKPOINT = "best-epoch{epoch:02d}"  # the best epoch on the monitored metric
 BEST_CHECKPOINT_GLOB = "best-*.ckpt"
 LAST_CHECKPOINT = "last"  # after every epoch and on preemption: where a resume starts
+# The run's trained model, written once after training: the best checkpoint's weights with the
+# decision chosen on validation (fracture.trained.checkpoints.save_trained_model).
+MODEL_FILE = "model.ckpt"
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

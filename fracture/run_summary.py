@@ -28,7 +28,9 @@ def run_summary(metrics: dict, run_dir: Path, job: str | None = None) -> str:
         lines.append(metrics_summary(metrics, "test"))
     run = shown_path(run_dir)
     lines.append(f"run directory: {run}")
-    if metrics.get("best_checkpoint"):
+    if metrics.get("model"):  # the best checkpoint's weights with the chosen decision
+        lines.append(f"trained model: {shown_path(run_dir / metrics['model'])}")
+    elif metrics.get("best_checkpoint"):
         lines.append(f"best checkpoint: {shown_path(run_dir / metrics['best_checkpoint'])}")
     lines += ["next:", *(f"  {command}" for command in next_commands(run))]
     return "\n".join(lines)

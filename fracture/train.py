@@ -26,15 +26,17 @@ from fracture.config import CONF_DIR, register_resolvers
 from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.errors import FractureError
 from fracture.evaluation.evaluate import evaluate, settings_from_config, validation_metrics
-from fracture.evaluation.model_card import model_card, store_card
+from fracture.evaluation.model_card import model_card
 from fracture.evaluation.outputs import write_evaluation
 from fracture.evaluation.predictions import predict_samples
 from fracture.frozen_random import frozen_random_facts
 from fracture.logs import quiet_known_warnings, route_lightning_logs
+from fracture.models.decision import Decision
 from fracture.rank_failures import collective_timeout
 from fracture.resume import latest_checkpoint, resolve_ckpt_path, resumed_config
 from fracture.run_files import (
     CONFIG_FILE,
+    MODEL_FILE,
     TRACEBACK_FILE,
     clear_failure,
     write_config,
@@ -43,7 +45,7 @@ from fracture.run_files import (
 )
 from fracture.run_summary import run_summary, sweep_job
 from fracture.tensorboard import curated_hparams, final_metrics
-from fracture.trained.checkpoints import load_classifier, store_decision
+from fracture.trained.checkpoints import load_classifier, save_trained_model
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +84,22 @@ def train(cfg: DictConfig) -> dict:
     if not trainer.is_global_zero:
         return metrics
     datamodule.setup("test")  # a no-op unless the fit ran in spawned processes
+    decision = None
     if cfg.get("test", True):
-        metrics.update(_evaluate_best(cfg, trainer, model, datamodule, run_dir, step))
+        evaluation, decision = _evaluate_best(cfg, trainer, model, datamodule, run_dir, step)
+        metrics.update(evaluation)
     metrics.update(_data_facts(datamodule))
     metrics.update(frozen_random)
     if trainer.fast_dev_run:
         log.info("fast_dev_run: a check of the config, not a result; no metrics.json written")
         return metrics
-    if "val/recall" in metrics and metrics["best_checkpoint"]:  # the page's model panel
-        store_card(run_dir / metrics["best_checkpoint"], model_card(cfg, metrics))
+    if decision and metrics["best_checkpoint"]:
+        # The card (the page's model panel) shows the validation numbers at this decision.
+        card = model_card(cfg, metrics)
+        save_trained_model(
+            run_dir / metrics["best_checkpoint"], decision, card, run_dir / MODEL_FILE
+        )
+        metrics["model"] = MODEL_FILE
     write_metrics(run_dir, metrics)
     clear_failure(run_dir)
     _log_hparams_with_results(trainer, cfg, metrics, step)
@@ -166,11 +175,12 @@ def _data_facts(datamodule) -> dict:
 
 def _evaluate_best(
     cfg: DictConfig, trainer: L.Trainer, model, datamodule, run_dir: Path, step: int
-) -> dict:
+) -> tuple[dict, Decision | None]:
     """Evaluate the best checkpoint on test, its threshold chosen on val, as fracture-eval does.
 
-    The chosen threshold (and temperature) are written into the best checkpoint, so predict,
-    export and serve decide as this evaluation did.
+    Returns the metrics and the chosen decision, which ``train`` stores with the best
+    checkpoint's weights as the run's trained model (``model.ckpt``): predict, export and
+    serve load it from the run directory, so they decide as this evaluation did.
     """
     checkpoint = trainer.checkpoint_callback  # None with trainer.enable_checkpointing=false
     best = (checkpoint.best_model_path or None) if checkpoint else None
@@ -183,17 +193,21 @@ def _evaluate_best(
         device=trainer.strategy.root_device,
         max_pixels=datamodule.max_pixels,
     )
-    stored = (model.preprocessing.threshold, model.preprocessing.temperature)
+    stored = (model.decision.threshold, model.decision.temperature)
     settings = settings_from_config(cfg.evaluation)
     validation = predict(datamodule.samples["val"])
     evaluation = evaluate(predict(datamodule.samples["test"]), validation, settings, stored)
-    if best:
-        store_decision(best, evaluation.threshold, evaluation.temperature)
     writer = next(
         (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
     )
     metrics = write_evaluation(run_dir, evaluation, writer, step, f"{cfg.name} ({run_dir.name})")
-    return {**metrics, **validation_metrics(validation, evaluation)}
+    decision = Decision(
+        evaluation.threshold,
+        evaluation.temperature,
+        model.decision.class_names,
+        chosen_by=f"{settings.policy} on val",
+    )
+    return {**metrics, **validation_metrics(validation, evaluation)}, decision
 
 
 def _log_hparams_with_results(trainer: L.Trainer, cfg: DictConfig, metrics: dict, step: int):

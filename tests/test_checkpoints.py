@@ -13,6 +13,7 @@ from fracture.evaluation.cli import evaluate_checkpoint
 from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
+from fracture.models.decision import Decision
 from fracture.serve.cli import build_app
 from fracture.trained.predictor import load_predictor
 from tests.conftest import CONF_DIR
@@ -26,17 +27,25 @@ def checkpoint() -> dict:
         "state_dict": model.state_dict(),
         "hyper_parameters": dict(model.hparams),
         "pytorch-lightning_version": lightning.__version__,
-        CHECKPOINT_KEY: {"preprocessing": model.preprocessing.to_dict()},
+        CHECKPOINT_KEY: {
+            "format": 2,
+            "preprocessing": model.preprocessing.to_dict(),
+            "decision": Decision(chosen_by="a test").to_dict(),
+        },
     }
 
 
-def save(checkpoint: dict, path, **preprocessing):
-    edited = {**checkpoint, CHECKPOINT_KEY: {"preprocessing": {}}}
-    edited[CHECKPOINT_KEY]["preprocessing"] = {
-        **checkpoint[CHECKPOINT_KEY]["preprocessing"],
-        **preprocessing,
+def save(checkpoint: dict, path, **fields):
+    """``checkpoint`` with ``fields`` changed in its preprocessing or decision."""
+    meta = checkpoint[CHECKPOINT_KEY]
+    decision = {k: v for k, v in fields.items() if k in Decision.__dataclass_fields__}
+    preprocessing = {k: v for k, v in fields.items() if k not in decision}
+    edited = {
+        **meta,
+        "preprocessing": {**meta["preprocessing"], **preprocessing},
+        "decision": {**meta["decision"], **decision},
     }
-    torch.save(edited, path)
+    torch.save({**checkpoint, CHECKPOINT_KEY: edited}, path)
     return path
 
 
@@ -86,6 +95,28 @@ def test_a_checkpoint_without_fracture_metadata_is_refused(checkpoint, tmp_path)
     torch.save({k: v for k, v in checkpoint.items() if k != CHECKPOINT_KEY}, path)
     message = one_line_error(path)
     assert str(path) in message and f"no '{CHECKPOINT_KEY}' metadata" in message
+
+
+def test_format_1_checkpoints_read_their_decision_from_the_preprocessing(checkpoint, tmp_path):
+    # Before format 2 the threshold, temperature and class names sat in "preprocessing".
+    meta = checkpoint[CHECKPOINT_KEY]
+    old = {"preprocessing": {**meta["preprocessing"], "threshold": 0.3, "temperature": 2.0}}
+    old["preprocessing"]["class_names"] = ["intact", "broken"]
+    torch.save({**checkpoint, CHECKPOINT_KEY: old}, tmp_path / "old.ckpt")
+    predictor = load_predictor(tmp_path / "old.ckpt")
+    assert (predictor.threshold, predictor.decision.temperature) == (0.3, 2.0)
+    assert predictor.decision.class_names == ("intact", "broken")
+    assert predictor.preprocessing == FractureClassifier("resnet18", weights=None).preprocessing
+
+
+def test_a_training_checkpoint_warns_that_it_decides_at_the_default(checkpoint, tmp_path, caplog):
+    undecided = {**checkpoint[CHECKPOINT_KEY], "decision": Decision().to_dict()}
+    torch.save({**checkpoint, CHECKPOINT_KEY: undecided}, tmp_path / "best-epoch00.ckpt")
+    load_predictor(tmp_path / "best-epoch00.ckpt")
+    assert "holds no chosen decision" in caplog.text and "model.ckpt" in caplog.text
+    caplog.clear()
+    load_predictor(save(checkpoint, tmp_path / "model.ckpt"))
+    assert "holds no chosen decision" not in caplog.text
 
 
 @pytest.mark.parametrize(

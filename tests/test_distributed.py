@@ -124,13 +124,12 @@ def test_ddp_unfreeze_keeps_ranks_identical_and_metrics_whole(odd_root, tmp_path
     assert not torch.equal(start[0][conv], end[0][conv])
     assert not torch.equal(start[0]["head.weight"], end[0]["head.weight"])
 
-    # Test metrics: the whole split once, as scikit-learn scores the best checkpoint's
-    # predictions made by one process.
-    best = run_dir / metrics["best_checkpoint"]
-    model = load_classifier(best)
+    # Test metrics: the whole split once, as scikit-learn scores the trained model's (the best
+    # checkpoint's weights with the chosen decision) predictions made by one process.
+    model = load_classifier(run_dir / metrics["model"])
     test = predict_samples(model, _samples(cfg, "test"), batch_size=4)
-    probabilities = test.probabilities(model.preprocessing.temperature)
-    threshold = model.preprocessing.threshold
+    probabilities = test.probabilities(model.decision.temperature)
+    threshold = model.decision.threshold
     assert len(test.labels) == ODD_SPEC.test
     assert metrics["test/acc"] == pytest.approx(
         accuracy_score(test.labels, probabilities >= threshold)

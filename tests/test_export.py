@@ -178,7 +178,7 @@ def test_readme_snippet_runs_without_fracture_and_agrees(predictor, onnx_dir, ti
     image = predictor.preprocessing.eval_transform()(read_radiograph(tmp_path / "xray.png"))
     expected = float(torch_probability(predictor, image[None])[0])
     assert float(probability) == pytest.approx(expected, abs=1e-4)
-    assert decision == predictor.preprocessing.class_names[int(expected >= predictor.threshold)]
+    assert decision == predictor.decision.class_names[int(expected >= predictor.threshold)]
 
 
 def run_console(*args: str) -> subprocess.CompletedProcess:

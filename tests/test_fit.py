@@ -111,7 +111,7 @@ def test_eval_predict_serve_and_export_see_the_same_input(checkpoints, xray, fit
     assert torch.equal(evaluated, predicted)
     # The probabilities: eval, predict, serve and the exported ONNX model via the README.
     evaluation = predict_samples(model, [Sample(xray, 1)])
-    evaluation = evaluation.probabilities(model.preprocessing.temperature)[0]
+    evaluation = evaluation.probabilities(model.decision.temperature)[0]
     [prediction] = predict_paths(predictor, [xray], progress=False)
     with TestClient(create_app(predictor, settings())) as client:
         response = client.post(PREDICT, files=upload(xray))

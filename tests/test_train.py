@@ -13,6 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from fracture.models import FractureClassifier
 from fracture.tensorboard import HPARAMS
 from fracture.train import train
+from fracture.trained.checkpoints import load_classifier, resolve_checkpoint
 
 
 @pytest.mark.slow
@@ -34,16 +35,38 @@ def test_train_writes_the_run_directory(tiny_cfg, tmp_path, experiment):
     assert list(run.glob("events.out.tfevents.*"))
 
 
-def test_checkpoint_carries_preprocessing_and_class_names(tiny_cfg, tmp_path):
-    train(tiny_cfg("experiment=frozen", "trainer.max_epochs=1"))
-    path = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
-    meta = torch.load(path, weights_only=True)["fracture"]["preprocessing"]
-    assert meta["class_names"] == ["not_fractured", "fractured"]
-    assert (meta["image_size"], meta["resize_size"], meta["threshold"]) == (32, 32, 0.5)
-    assert meta["fit"] == "resize"  # data.fit of conf/data/_common.yaml
-    model = FractureClassifier.load_from_checkpoint(path)  # no ImageNet fetch on reload
+def test_checkpoints_carry_preprocessing_and_decision_apart(tiny_cfg, tmp_path):
+    metrics = train(
+        tiny_cfg("experiment=frozen", "trainer.max_epochs=1", "evaluation.threshold.policy=youden")
+    )
+    run = tmp_path / "run"
+    best = run / metrics["best_checkpoint"]
+    written = best.stat().st_mtime_ns
+    meta = torch.load(best, weights_only=True)["fracture"]
+    assert meta["format"] == 2
+    preprocessing, decision = meta["preprocessing"], meta["decision"]
+    assert (preprocessing["image_size"], preprocessing["resize_size"]) == (32, 32)
+    assert preprocessing["fit"] == "resize"  # data.fit of conf/data/_common.yaml
+    assert not {"threshold", "temperature", "class_names"} & set(preprocessing)
+    # Lightning's checkpoint carries the default decision; the chosen one is the trained
+    # model's, written once beside it (the best checkpoint is never rewritten).
+    assert decision == {
+        "threshold": 0.5,
+        "temperature": 1.0,
+        "class_names": ["not_fractured", "fractured"],
+        "chosen_by": None,
+    }
+    trained = torch.load(run / metrics["model"], weights_only=True)
+    assert trained["fracture"]["decision"]["threshold"] == metrics["threshold"]["value"]
+    assert trained["fracture"]["decision"]["chosen_by"] == "youden on val"
+    assert trained["fracture"]["preprocessing"] == preprocessing
+    assert "optimizer_states" not in trained  # the model, not the training state
+    assert best.stat().st_mtime_ns == written
+    model = FractureClassifier.load_from_checkpoint(run / metrics["model"])  # no ImageNet fetch
     assert model.preprocessing.image_size == 32
-    assert model.preprocessing.class_names == ("not_fractured", "fractured")
+    assert model.decision.class_names == ("not_fractured", "fractured")
+    assert torch.equal(model.head.weight, load_classifier(best).head.weight)
+    assert resolve_checkpoint(run) == run / "model.ckpt"
 
 
 def test_epoch_metrics_match_scikit_learn(tiny_cfg, tmp_path):

@@ -20,7 +20,7 @@ class ConfusionMatrixFigure(L.Callback):
         matrix = trainer.callback_metrics.get("val/confusion_matrix")
         if matrix is None:
             return
-        figure = confusion_matrix_figure(matrix.cpu(), pl_module.preprocessing.class_names, "val")
+        figure = confusion_matrix_figure(matrix.cpu(), pl_module.decision.class_names, "val")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(

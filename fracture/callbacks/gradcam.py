@@ -108,14 +108,14 @@ def _pick(dataset, count: int) -> list[int]:
 
 def _grid_figure(pl_module, images: torch.Tensor, labels: list[int], method: str) -> Figure:
     images = images.to(pl_module.device)
-    preprocessing = pl_module.preprocessing
+    decision = pl_module.decision
     with torch.no_grad():
-        logits = pl_module(images) / preprocessing.temperature
+        logits = pl_module(images) / decision.temperature
     probabilities = logits.softmax(dim=1)[:, FRACTURED].tolist()
     cams = class_activation_maps([pl_module], images, method)
-    views = model_view(images, preprocessing)
+    views = model_view(images, pl_module.preprocessing)
     overlays = [
-        overlay_image(view, cam, p, preprocessing.threshold)
+        overlay_image(view, cam, p, decision.threshold)
         for view, cam, p in zip(views, cams, probabilities, strict=True)
     ]
     return _figure(overlays, [f"true: {CLASS_NAMES[y]}" for y in labels])

@@ -1,12 +1,11 @@
 """Preprocessing that travels with the checkpoint, so inference never disagrees with training."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torchvision.transforms import v2
 
 from fracture.errors import ConfigError
-from fracture.labels import CLASS_NAMES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -15,18 +14,13 @@ FITS = ("crop", "pad", "resize")  # how an image becomes the model's square (dat
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an image file becomes a model input, and how an output becomes a decision.
+    """How an image file becomes a model input (the decision is ``fracture.models.decision``).
 
     Args:
         image_size: Side of the square image the model sees.
         resize_size: Shortest side after resizing, before the centre crop (``fit="crop"``).
         mean: Per-channel normalisation mean (ImageNet's by default).
         std: Per-channel normalisation standard deviation.
-        class_names: Class names in index order; index 1 is *fractured*.
-        threshold: Probability of *fractured* at or above which the decision is *fractured*
-            (chosen on the validation split after training, by ``evaluation.threshold``).
-        temperature: Logits are divided by it before the softmax (1.0: no calibration;
-            fitted on the validation split when ``evaluation.temperature_scaling`` is on).
         fit: How the image becomes a square: ``"crop"`` (shortest side to ``resize_size``,
             centre crop: the ends of a long film are cut off), ``"pad"`` (longest side to
             ``image_size``, black bars: the whole film, smaller) or ``"resize"`` (stretched
@@ -38,9 +32,6 @@ class Preprocessing:
     resize_size: int = 256
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    class_names: tuple[str, ...] = field(default=CLASS_NAMES)
-    threshold: float = 0.5
-    temperature: float = 1.0
     fit: str = "crop"
 
     def __post_init__(self):
@@ -53,8 +44,9 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Preprocessing":
-        tuples = {k: tuple(v) for k, v in values.items() if k in ("mean", "std", "class_names")}
-        return cls(**{**values, **tuples})
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        tuples = {k: tuple(v) for k, v in known.items() if k in ("mean", "std")}
+        return cls(**{**known, **tuples})
 
     def eval_transform(self, uint8: bool = False) -> v2.Compose:
         """Deterministic fit to the square, then the tensor convention of training.

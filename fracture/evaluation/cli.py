@@ -85,7 +85,7 @@ def _scoring_model(predictor: Predictor):
     """
     if not predictor.is_ensemble:
         member = predictor.model.members[0]
-        return member, (member.preprocessing.threshold, member.preprocessing.temperature)
+        return member, (member.decision.threshold, member.decision.temperature)
     return EnsembleLogits(predictor.model, predictor.preprocessing), (predictor.threshold, 1.0)
 
 

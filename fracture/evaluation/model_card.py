@@ -1,8 +1,9 @@
 """What a checkpoint says about itself: training data, validation numbers, intended use.
 
-Written into the best checkpoint (``checkpoint["fracture"]["card"]``) when training ends, next
-to the decision threshold, so that a server shows how well the model it loaded did, at the
-threshold it decides with. Checkpoints from before this have no card; readers get ``None``.
+Stored in the run's trained model (``model.ckpt``, ``checkpoint["fracture"]["card"]``) when
+training ends, next to the decision, so that a server shows how well the model it loaded did,
+at the threshold it decides with. Training checkpoints and older files have no card; readers
+get ``None``.
 """
 
 from pathlib import Path
@@ -11,8 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fracture.models.classifier import CHECKPOINT_KEY
-
-CARD_KEY = "card"
+from fracture.trained.checkpoints import CARD_KEY
 
 
 def model_card(cfg: DictConfig, metrics: dict) -> dict:
@@ -24,7 +24,7 @@ def model_card(cfg: DictConfig, metrics: dict) -> dict:
             "root": str(OmegaConf.select(cfg, "data.root", default=None)),
             "images": metrics.get("data/images", {}),
         },
-        # The best checkpoint on the validation split, at the threshold stored with it.
+        # The best checkpoint on the validation split, at the decision stored with it.
         "validation": {
             "threshold": metrics["threshold"]["value"],
             "sensitivity": metrics["val/recall"],
@@ -33,16 +33,6 @@ def model_card(cfg: DictConfig, metrics: dict) -> dict:
         },
         "intended_use": cfg.get("intended_use"),
     }
-
-
-def store_card(path: str | Path, card: dict) -> None:
-    """Add ``card`` to a checkpoint file, replacing it atomically."""
-    path = Path(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    checkpoint[CHECKPOINT_KEY][CARD_KEY] = card
-    partial = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint, partial)
-    partial.replace(path)
 
 
 def read_card(path: str | Path) -> dict | None:

@@ -258,7 +258,7 @@ def _load_exported(path: Path, format: str) -> Callable[[torch.Tensor], np.ndarr
 
 
 def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, difference: float):
-    p = predictor.preprocessing
+    p, decision = predictor.preprocessing, predictor.decision
     size = p.image_size
     return {
         "sidecar_format": SIDECAR_FORMAT,
@@ -271,15 +271,15 @@ def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, diffe
             "name": OUTPUT_NAME,
             "dtype": "float32",
             "shape": ["batch"],
-            "meaning": f"P({p.class_names[FRACTURED]}), mean over the members",
+            "meaning": f"P({decision.class_names[FRACTURED]}), mean over the members",
         },
         "image_size": size,
         "resize_size": p.resize_size,
         "fit": p.fit,
         "mean": list(p.mean),
         "std": list(p.std),
-        "class_names": list(p.class_names),
-        "threshold": p.threshold,
+        "class_names": list(decision.class_names),
+        "threshold": decision.threshold,
         "decision": "class_names[1] when probability >= threshold, else class_names[0]",
         "preprocessing": recipe(p.fit),
         # Already applied inside the model; recorded to say which calibration it carries.

@@ -14,9 +14,13 @@ from fracture.errors import DataError
 from fracture.labels import CLASS_NAMES, FRACTURED
 from fracture.lightning_compat import attached_trainer
 from fracture.models.backbones import build_backbone, count_parameters
+from fracture.models.decision import Decision
 from fracture.models.metrics import stage_metrics
 
-CHECKPOINT_KEY = "fracture"  # where the preprocessing lives inside a checkpoint
+CHECKPOINT_KEY = "fracture"  # where the preprocessing and the decision live in a checkpoint
+# 2: "preprocessing" and "decision" apart; 1 (no "format"): the decision's fields inside
+# "preprocessing".
+CHECKPOINT_FORMAT = 2
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -69,6 +73,7 @@ class FractureClassifier(L.LightningModule):
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.scheduler_factory = scheduler
         self.preprocessing = Preprocessing()
+        self.decision = Decision()  # chosen after training: fracture.trained.checkpoints
         # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "train_stage".
         # The per-epoch curves, at threshold 0.5. The test split is never run through
         # Lightning: evaluation (fracture.evaluation) scores it, at the chosen threshold.
@@ -190,7 +195,11 @@ class FractureClassifier(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"preprocessing": self.preprocessing.to_dict()}
+        checkpoint[CHECKPOINT_KEY] = {
+            "format": CHECKPOINT_FORMAT,
+            "preprocessing": self.preprocessing.to_dict(),
+            "decision": self.decision.to_dict(),
+        }
         # The trained weights are in the state dict: reloading must not fetch ImageNet again.
         checkpoint["hyper_parameters"]["weights"] = None
         # Compiling is a training speed-up; models loaded for inference start uncompiled.
@@ -203,7 +212,17 @@ class FractureClassifier(L.LightningModule):
                 f"no '{CHECKPOINT_KEY}' metadata (preprocessing, threshold): not a checkpoint "
                 "written by fracture-train; pass one that is, or its run directory"
             )
-        self.preprocessing = Preprocessing.from_dict(checkpoint[CHECKPOINT_KEY]["preprocessing"])
+        self.preprocessing, self.decision = read_metadata(checkpoint[CHECKPOINT_KEY])
+
+
+def read_metadata(metadata: dict) -> tuple[Preprocessing, Decision]:
+    """The preprocessing and decision of a checkpoint's ``fracture`` entry, either format."""
+    preprocessing = metadata["preprocessing"]
+    if "decision" in metadata:
+        decision = Decision.from_dict(metadata["decision"])
+    else:  # format 1 kept them together, and fracture-train stored its choice in the best one
+        decision = Decision.from_dict({**preprocessing, "chosen_by": "a format 1 checkpoint"})
+    return Preprocessing.from_dict(preprocessing), decision
 
 
 def _key(stage: str) -> str:

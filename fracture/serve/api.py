@@ -51,15 +51,15 @@ async def predict(
 @router.get("/model", response_model=ModelInfo)
 async def model(runner: Runner, request: Request) -> ModelInfo:
     """The loaded model, its preprocessing and decision threshold, and the request limits."""
-    settings, preprocessing = runner.settings, runner.predictor.preprocessing
+    settings, predictor = runner.settings, runner.predictor
     return ModelInfo(
         model=runner.name,
         backbones=runner.backbones,
         members=len(runner.backbones),
-        class_names=list(preprocessing.class_names),
-        preprocessing=preprocessing.to_dict(),
-        threshold=preprocessing.threshold,
-        temperature=preprocessing.temperature,
+        class_names=list(predictor.decision.class_names),
+        preprocessing=predictor.preprocessing.to_dict(),
+        threshold=predictor.decision.threshold,
+        temperature=predictor.decision.temperature,
         checkpoint_sha256=runner.predictor.digest,
         tta=settings.tta,
         explain_method=None if runner.explain_error else settings.explain_method,

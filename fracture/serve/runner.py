@@ -47,7 +47,7 @@ class ModelRunner:
     """The loaded model on its device, shared by the inference threads.
 
     Args:
-        predictor: The model, its preprocessing and threshold.
+        predictor: The model, its preprocessing and decision.
         settings: Device, TTA, CAM method and pixel limit.
     """
 
@@ -153,7 +153,7 @@ class ModelRunner:
         return Prediction(
             filename=filename,
             probability=probability,
-            label=self.predictor.preprocessing.class_names[int(fractured)],
+            label=self.predictor.decision.class_names[int(fractured)],
             fractured=fractured,
             threshold=threshold,
             members=members,

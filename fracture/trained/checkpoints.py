@@ -1,6 +1,17 @@
-"""Finding and loading checkpoints safely, and storing the chosen decision in them."""
+"""The checkpoint format: finding, validating and loading checkpoints, and writing a run's
+trained model.
+
+A checkpoint's ``fracture`` entry holds the preprocessing (how an image becomes the model's
+input, fixed when training starts) and the decision (threshold, temperature, class names:
+chosen on validation after training) under separate keys (``fracture.models.classifier``).
+Lightning's checkpoints of a run (``checkpoints/``) carry the default decision and are never
+rewritten; at the end of training :func:`save_trained_model` writes the run's trained model,
+``model.ckpt``: the best checkpoint's weights and preprocessing with the chosen decision.
+Tools given a run directory load that file.
+"""
 
 import json
+import logging
 import math
 from numbers import Real
 from pathlib import Path
@@ -10,11 +21,16 @@ import torch
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError, FractureError
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
-from fracture.run_files import BEST_CHECKPOINT_GLOB, CHECKPOINT_DIR, METRICS_FILE
+from fracture.models.decision import Decision
+from fracture.run_files import BEST_CHECKPOINT_GLOB, CHECKPOINT_DIR, METRICS_FILE, MODEL_FILE
+
+log = logging.getLogger(__name__)
+CARD_KEY = "card"  # what the trained model says about itself, beside its decision
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or the best checkpoint of a run directory."""
+    """A checkpoint file, or a run directory's trained model (``model.ckpt``), else its best
+    checkpoint (a run that ended before its evaluation)."""
     path = Path(path).expanduser()
     if path.is_file():
         return path
@@ -30,6 +46,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def _best_of_run(run_dir: Path) -> Path | None:
+    if (run_dir / MODEL_FILE).is_file():
+        return run_dir / MODEL_FILE
     metrics = run_dir / METRICS_FILE
     if metrics.is_file():
         best = json.loads(metrics.read_text()).get("best_checkpoint")
@@ -54,14 +72,14 @@ def load_classifier(path: str | Path) -> FractureClassifier:
             f"{path} is not a fracture checkpoint ({type(error).__name__}: {first_line}); "
             "pass a .ckpt written by fracture-train, or its run directory"
         ) from None
-    check_preprocessing(model.preprocessing, path)
+    check_metadata(model.preprocessing, model.decision, path)
     return model.eval()
 
 
-def check_preprocessing(preprocessing: Preprocessing, source: str | Path) -> None:
+def check_metadata(preprocessing: Preprocessing, decision: Decision, source: str | Path) -> None:
     """Refuse metadata that would give NaN or nonsense answers: a one-line error naming the
     field and ``source`` (a checkpoint is data that may have been damaged or edited)."""
-    problem = _preprocessing_problem(preprocessing)
+    problem = _preprocessing_problem(preprocessing) or _decision_problem(decision)
     if problem:
         raise DataError(
             f"{source}: {problem}; the checkpoint's metadata is damaged or edited: use the "
@@ -81,15 +99,19 @@ def _preprocessing_problem(p: Preprocessing) -> str | None:
         value = getattr(p, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             return f"{name}={value!r} is not a positive whole number of pixels"
-    if len(p.class_names) != 2 or not all(isinstance(n, str) for n in p.class_names):
-        return f"class_names={list(p.class_names)!r} is not two class names"
     if len(p.mean) not in (1, 3) or len(p.std) != len(p.mean) or not all(map(_finite, p.mean)):
         return f"mean={list(p.mean)!r}, std={list(p.std)!r} are not 1 or 3 finite numbers each"
     if not all(_finite(s) and s > 0 for s in p.std):
         return f"std={list(p.std)!r} holds a value that is not a positive finite number"
-    if not (_finite(p.temperature) and p.temperature > 0):
-        return f"temperature={p.temperature!r} is not a positive finite number"
-    return _threshold_problem(p.threshold)
+    return None
+
+
+def _decision_problem(d: Decision) -> str | None:
+    if len(d.class_names) != 2 or not all(isinstance(n, str) for n in d.class_names):
+        return f"class_names={list(d.class_names)!r} is not two class names"
+    if not (_finite(d.temperature) and d.temperature > 0):
+        return f"temperature={d.temperature!r} is not a positive finite number"
+    return _threshold_problem(d.threshold)
 
 
 def _threshold_problem(threshold) -> str | None:
@@ -104,16 +126,35 @@ def _finite(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def store_decision(path: str | Path, threshold: float, temperature: float | None) -> None:
-    """Write the chosen threshold (and temperature) into the checkpoint's preprocessing.
+def save_trained_model(
+    checkpoint: str | Path, decision: Decision, card: dict | None, target: str | Path
+) -> Path:
+    """Write a run's trained model: ``checkpoint``'s weights and preprocessing with ``decision``
+    and the model card (:mod:`fracture.evaluation.model_card`; ``None``: none).
 
-    The file is replaced atomically, so a crash never leaves a half-written checkpoint.
+    The file is a Lightning checkpoint without the training state (optimizer, loops,
+    callbacks), loadable by :func:`load_classifier`. ``checkpoint`` itself is not changed,
+    and ``target`` is replaced atomically, so a crash never leaves a half-written model.
     """
-    path = Path(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    preprocessing = checkpoint[CHECKPOINT_KEY]["preprocessing"]
-    preprocessing["threshold"] = float(threshold)
-    preprocessing["temperature"] = float(temperature) if temperature is not None else 1.0
-    partial = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint, partial)
-    partial.replace(path)
+    source = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    kept = ("state_dict", "hyper_parameters", "hparams_name", "pytorch-lightning_version")
+    model = {key: source[key] for key in kept if key in source}
+    metadata = {**source[CHECKPOINT_KEY], "decision": decision.to_dict()}
+    model[CHECKPOINT_KEY] = {**metadata, CARD_KEY: card} if card else metadata
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.tmp")
+    torch.save(model, partial)
+    partial.replace(target)
+    return target
+
+
+def warn_if_undecided(model: FractureClassifier, path: Path) -> None:
+    """A training checkpoint decides at the default 0.5, not at its run's chosen threshold."""
+    if model.decision.chosen_by is None:
+        log.warning(
+            "%s holds no chosen decision (a training checkpoint): deciding at threshold %.2f; "
+            "pass its run directory or the run's %s for the threshold chosen on validation",
+            path,
+            model.decision.threshold,
+            MODEL_FILE,
+        )

@@ -2,7 +2,7 @@
 
 ``ProbabilityModel`` maps a batch of preprocessed images (N, 3, H, W) to P(fractured) of each
 member (N, M); the ensemble's probability is their mean (averaging in probability space).
-``Predictor`` adds what deciding needs: the shared preprocessing and the threshold.
+``Predictor`` adds what using it needs: the shared preprocessing and the decision.
 Predict, evaluate, explain, export and serve all start from a ``Predictor``.
 """
 
@@ -17,7 +17,13 @@ from torch import nn
 from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError
 from fracture.labels import FRACTURED
-from fracture.trained.checkpoints import check_threshold, load_classifier, resolve_checkpoint
+from fracture.models.decision import Decision
+from fracture.trained.checkpoints import (
+    check_threshold,
+    load_classifier,
+    resolve_checkpoint,
+    warn_if_undecided,
+)
 
 ENSEMBLE_FORMAT = 1
 
@@ -42,9 +48,10 @@ class ProbabilityModel(nn.Module):
 class MeanProbability(nn.Module):
     """The ensemble's output alone, (N,): what an exported model returns."""
 
-    def __init__(self, model: ProbabilityModel):
+    def __init__(self, model: ProbabilityModel, preprocessing: Preprocessing):
         super().__init__()
         self.model = model
+        self.preprocessing = preprocessing  # what predict_samples reads the images with
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images).mean(dim=1)
@@ -61,7 +68,7 @@ class EnsembleLogits(nn.Module):
     def __init__(self, model: ProbabilityModel, preprocessing: Preprocessing):
         super().__init__()
         self.model = model
-        self.preprocessing = preprocessing
+        self.preprocessing = preprocessing  # what predict_samples reads the images with
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         p = self.model(images).mean(dim=1).double().clamp(1e-12, 1 - 1e-12)
@@ -70,11 +77,12 @@ class EnsembleLogits(nn.Module):
 
 @dataclass
 class Predictor:
-    """A ready-to-use model: its members, preprocessing and decision threshold.
+    """A ready-to-use model: its members, preprocessing and decision.
 
     Args:
         model: The members as one module (eval mode, CPU until moved).
-        preprocessing: Shared by all members; ``threshold`` is the decision threshold.
+        preprocessing: Shared by all members.
+        decision: The threshold and class names (members apply their own temperatures).
         sources: The member checkpoint files.
         digest: SHA-256 over the member checkpoints (and the ensemble threshold), naming
             exactly which weights made a prediction.
@@ -82,19 +90,20 @@ class Predictor:
 
     model: ProbabilityModel
     preprocessing: Preprocessing
+    decision: Decision
     sources: list[Path]
     digest: str
 
     @property
     def threshold(self) -> float:
-        return self.preprocessing.threshold
+        return self.decision.threshold
 
     @property
     def is_ensemble(self) -> bool:
         return len(self.sources) > 1
 
     def with_threshold(self, threshold: float) -> "Predictor":
-        return replace(self, preprocessing=replace(self.preprocessing, threshold=float(threshold)))
+        return replace(self, decision=replace(self.decision, threshold=float(threshold)))
 
 
 def load_predictor(spec: str | Path | list) -> Predictor:
@@ -109,24 +118,33 @@ def load_predictor(spec: str | Path | list) -> Predictor:
     files = [resolve_checkpoint(s) for s in specs]
     members = [load_classifier(f) for f in files]
     preprocessing = _shared_preprocessing(members, files)
-    if len(members) > 1:
-        preprocessing = replace(preprocessing, threshold=0.5, temperature=1.0)
-    temperatures = [m.preprocessing.temperature for m in members]
+    decision = members[0].decision
+    if len(members) > 1:  # members keep their temperatures; the mean decides at 0.5
+        decision = Decision(class_names=decision.class_names, chosen_by="ensemble default")
+    else:
+        warn_if_undecided(members[0], files[0])
+    temperatures = [m.decision.temperature for m in members]
     model = ProbabilityModel(members, temperatures).eval()
-    return Predictor(model, preprocessing, files, _digest(files, preprocessing.threshold))
+    return Predictor(model, preprocessing, decision, files, _digest(files, decision.threshold))
 
 
 def _shared_preprocessing(members: list, files: list[Path]) -> Preprocessing:
-    """Members must see the same input; their thresholds and temperatures may differ."""
-    first = replace(members[0].preprocessing, threshold=0.5, temperature=1.0)
+    """Members must see the same input and name the classes alike; their thresholds and
+    temperatures may differ."""
+    first = members[0]
     for member, file in zip(members[1:], files[1:], strict=True):
-        other = replace(member.preprocessing, threshold=0.5, temperature=1.0)
-        if other != first:
+        if member.preprocessing != first.preprocessing:
             raise DataError(
-                f"{file} preprocesses differently from {files[0]} ({other} vs {first}); "
-                "an ensemble needs members trained at the same image size and normalisation"
+                f"{file} preprocesses differently from {files[0]} ({member.preprocessing} vs "
+                f"{first.preprocessing}); an ensemble needs members trained at the same image "
+                "size and normalisation"
             )
-    return members[0].preprocessing if len(members) == 1 else first
+        if member.decision.class_names != first.decision.class_names:
+            raise DataError(
+                f"{file} names its classes {list(member.decision.class_names)}, {files[0]} "
+                f"{list(first.decision.class_names)}; ensemble members must agree"
+            )
+    return first.preprocessing
 
 
 def _digest(files: list[Path], threshold: float) -> str:
@@ -168,4 +186,5 @@ def _from_ensemble_file(path: Path) -> Predictor:
         raise DataError(f"{path}: members={members!r} is not a list of checkpoint paths")
     check_threshold(threshold, f"{path} (threshold)")
     predictor = load_predictor(members).with_threshold(threshold)
+    predictor = replace(predictor, decision=replace(predictor.decision, chosen_by=f"{path}"))
     return replace(predictor, digest=_digest(predictor.sources, predictor.threshold))
