@@ -52,9 +52,10 @@ def quiet_known_warnings() -> None:
 
 
 class EpochLines(Logger):
-    """One plain line per epoch (``epoch 3: train/loss 0.412 val/loss 0.398 val/auroc 0.912
-    (41.2 s)``) where the console is not a terminal (CI, ``tee``, SLURM logs), in which a
-    progress bar shows only its last state. Through logging, so ``train.log`` has them too.
+    """One plain line per epoch (``epoch 3: train/loss 0.412 val_epoch/loss 0.398
+    val_epoch/auroc 0.912 (41.2 s)``) where the console is not a terminal (CI, ``tee``, SLURM
+    logs), in which a progress bar shows only its last state. Through logging, so
+    ``train.log`` has them too.
 
     A logger, not a callback: Lightning hands loggers epoch metrics that it has already
     computed and synced on every rank, so printing them issues no collective of its own.
@@ -88,7 +89,7 @@ class EpochLines(Logger):
             return
         epoch_end = {k: v for k, v in metrics.items() if not k.endswith("_step")}
         # Validation ends before the training epoch does; its line waits for the train metrics.
-        self._validation.update({k: v for k, v in epoch_end.items() if k.startswith("val/")})
+        self._validation.update({k: v for k, v in epoch_end.items() if k.startswith("val_epoch/")})
         train = {k: v for k, v in epoch_end.items() if k.startswith("train/")}
         if train and "epoch" in metrics:
             self._print_line(int(metrics["epoch"]), {**train, **self._validation})

@@ -1,8 +1,9 @@
 """TensorBoard as a reader opens it: the run's curves first, one HPARAMS row per run.
 
-TensorBoard sorts scalar groups (the tag up to its first ``/``) alphabetically. The stage
-groups ``test`` (the final test numbers, one point each), ``train`` and ``val`` keep their
-``stage/name`` keys; everything else Lightning logs (``epoch``, ``lr-Adam``, ``params/*``) goes
+TensorBoard sorts scalar groups (the tag up to its first ``/``) alphabetically. The groups
+``test`` and ``val`` (the final results at the chosen threshold, one point each, as in
+``metrics.json``), ``train`` and ``val_epoch`` (per-epoch curves at 0.5) keep their
+``group/name`` keys; everything else Lightning logs (``epoch``, ``lr-Adam``, ``params/*``) goes
 under ``z_schedule/`` so that it sorts after them instead of opening the page.
 """
 
@@ -11,9 +12,10 @@ from collections.abc import Mapping
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-FINAL_VAL = "val_final"  # the best checkpoint on val at its chosen threshold (metrics' val/*)
 SCHEDULE = "z_schedule"
-_KEPT_GROUPS = ("train", "val", "test", FINAL_VAL)
+# Curves (train/*, val_epoch/*: per epoch at 0.5) and results (test/*, val/*: the best
+# checkpoint at its chosen threshold, one point each, the names of metrics.json).
+_KEPT_GROUPS = ("train", "val_epoch", "val", "test")
 # The HPARAMS columns: what tells runs of a comparison or a sweep apart (not _target_s, paths
 # or worker counts), as column name -> config path. TensorBoard sorts the columns by name and
 # ticks only the first five, so the names put the fine-tuning recipe first.
@@ -57,10 +59,10 @@ def curated_hparams(cfg: DictConfig) -> dict:
 
 
 def final_metrics(metrics: dict) -> dict:
-    """The HPARAMS metric columns: test metrics and the final validation ones (renamed so that
-    they do not add a point to the per-epoch ``val`` curves)."""
-    final = {}
-    for key, value in metrics.items():
-        if isinstance(value, float) and key.startswith(("test/", "val/")):
-            final[key.replace("val/", f"{FINAL_VAL}/", 1)] = value
-    return final
+    """The HPARAMS metric columns: the test and validation results of ``metrics.json``, under
+    its names (the per-epoch curves are ``val_epoch/*``)."""
+    return {
+        key: value
+        for key, value in metrics.items()
+        if isinstance(value, float) and key.startswith(("test/", "val/"))
+    }

@@ -40,4 +40,8 @@ def test_the_sanity_check_logs_no_metrics_of_a_one_class_prefix(tmp_path):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="No (negative|positive) samples")
         trainer.fit(FractureClassifier("resnet18"), ordered, ordered)
-    assert {"val/auroc", "val/specificity", "val/loss"} <= trainer.callback_metrics.keys()
+    assert {
+        "val_epoch/auroc",
+        "val_epoch/specificity",
+        "val_epoch/loss",
+    } <= trainer.callback_metrics.keys()

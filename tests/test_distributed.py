@@ -68,10 +68,10 @@ def test_user_launched_ddp_finetune_with_unfreeze_finishes(tiny_root, tmp_path):
     # The epoch values reached TensorBoard: scalars, and the confusion-matrix figure.
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    assert {"train/acc", "val/auroc", "val/loss", "z_schedule/params/trainable"} <= set(
+    assert {"train/acc", "val_epoch/auroc", "val_epoch/loss", "z_schedule/params/trainable"} <= set(
         events.Tags()["scalars"]
     )
-    assert "val/confusion_matrix" in events.Tags()["images"]
+    assert "val_epoch/confusion_matrix" in events.Tags()["images"]
 
 
 @pytest.mark.slow
@@ -135,7 +135,7 @@ def test_ddp_unfreeze_keeps_ranks_identical_and_metrics_whole(odd_root, tmp_path
         accuracy_score(test.labels, probabilities >= threshold)
     )
     assert metrics["test/auroc"] == pytest.approx(roc_auc_score(test.labels, probabilities))
-    # The monitored val/loss, gathered over both ranks during training, equals the loss of
+    # The monitored val_epoch/loss, gathered over both ranks during training, equals the loss of
     # the best checkpoint on all 7 validation images in one process.
     val = predict_samples(model, _samples(cfg, "val"), batch_size=4)
     loss = torch.nn.functional.cross_entropy(

@@ -11,7 +11,9 @@ from fracture.logs import ConsoleFormatter, EpochLines
 def _epoch(lines: EpochLines, epoch: int, train_loss: float, val_auroc: float) -> None:
     # The order in which Lightning logs them: steps, validation epoch end, train epoch end.
     lines.log_metrics({"train/loss_step": 9.0, "epoch": float(epoch)}, step=1)
-    lines.log_metrics({"val/loss": 0.5, "val/auroc": val_auroc, "epoch": float(epoch)}, step=2)
+    lines.log_metrics(
+        {"val_epoch/loss": 0.5, "val_epoch/auroc": val_auroc, "epoch": float(epoch)}, step=2
+    )
     lines.log_metrics({"train/loss_epoch": train_loss, "epoch": float(epoch)}, step=2)
 
 
@@ -22,8 +24,10 @@ def test_one_line_per_epoch_with_train_and_validation(caplog):
         _epoch(lines, 1, 0.4, 0.83)
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert messages[0].startswith("epoch 1: train/loss 0.700 val/auroc 0.610 val/loss 0.500 (")
-    assert messages[1].startswith("epoch 2: train/loss 0.400 val/auroc 0.830")
+    assert messages[0].startswith(
+        "epoch 1: train/loss 0.700 val_epoch/auroc 0.610 val_epoch/loss 0.500 ("
+    )
+    assert messages[1].startswith("epoch 2: train/loss 0.400 val_epoch/auroc 0.830")
     assert "9.000" not in " ".join(messages)  # step values are not epoch results
 
 

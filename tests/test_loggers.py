@@ -24,14 +24,15 @@ def test_mlflow_and_wandb_runs_hold_the_curves_and_the_results(tiny_cfg, tmp_pat
     (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     assert run.data.tags["run_dir"] == str(tmp_path / "run")
     assert run.data.metrics["test/acc"] == pytest.approx(metrics["test/acc"])
-    assert len(client.get_metric_history(run.info.run_id, "val/loss")) == 2  # one per epoch
+    assert len(client.get_metric_history(run.info.run_id, "val_epoch/loss")) == 2  # one per epoch
     assert run.data.params["model/backbone"] == "resnet18"
 
     (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
     history = _wandb_history(offline.read_bytes())
     (final,) = [row for row in history if "test/acc" in row]
     assert final["test/acc"] == pytest.approx(metrics["test/acc"])
-    assert sum("val/loss" in row for row in history) == 2
+    assert sum("val_epoch/loss" in row for row in history) == 2  # the curve: one per epoch
+    assert sum("val/loss" in row for row in history) == 1  # the result, at the last step
 
 
 def _wandb_history(data: bytes) -> list[dict]:

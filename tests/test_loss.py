@@ -41,7 +41,7 @@ def test_weighted_val_loss_is_the_split_loss_for_any_batch_size(features, batch_
     model.class_weights = WEIGHTS
     trainer = bare_trainer()
     loader = DataLoader(TensorDataset(inputs, labels), batch_size=batch_size)
-    logged = trainer.validate(model, loader, verbose=False)[0]["val/loss"]
+    logged = trainer.validate(model, loader, verbose=False)[0]["val_epoch/loss"]
     with torch.no_grad():
         expected = split_loss(model.forward_head(inputs), labels, WEIGHTS)
     assert logged == pytest.approx(expected, rel=1e-5)

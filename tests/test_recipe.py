@@ -24,7 +24,7 @@ def test_recipe_composes_and_resolves(experiment, tmp_path):
     assert values["model"]["scheduler"]["_target_"] == "torch.optim.lr_scheduler.StepLR"
     assert values["model"]["scheduler"]["step_size"] == 7
     assert values["data"]["image_size"] == 224
-    assert values["callbacks"]["early_stopping"]["monitor"] == "val/loss"
+    assert values["callbacks"]["early_stopping"]["monitor"] == "val_epoch/loss"
     finetune = instantiate(values["finetune"])
     if experiment == "imagenet_finetune":
         assert (finetune.unfreeze_at_epoch, finetune.layers) == (3, ["layer3", "layer4"])

@@ -70,7 +70,7 @@ def test_checkpoints_carry_preprocessing_and_decision_apart(tiny_cfg, tmp_path):
 
 
 def test_epoch_metrics_match_scikit_learn(tiny_cfg, tmp_path):
-    # The per-epoch curves (val/*, threshold 0.5), computed here by Lightning's validation
+    # The per-epoch curves (val_epoch/*, threshold 0.5), computed here by Lightning's validation
     # loop over the test images.
     cfg = tiny_cfg("experiment=finetune", "trainer.max_epochs=1", "test=false")
     train(cfg)
@@ -90,15 +90,15 @@ def test_epoch_metrics_match_scikit_learn(tiny_cfg, tmp_path):
     p, y = torch.cat(probabilities).numpy(), torch.cat(labels).numpy()
     predicted = (p >= 0.5).astype(int)
     expected = {
-        "val/acc": skm.accuracy_score(y, predicted),
-        "val/f1": skm.f1_score(y, predicted, zero_division=0),
-        "val/precision": skm.precision_score(y, predicted, zero_division=0),
-        "val/recall": skm.recall_score(y, predicted, zero_division=0),
-        "val/auroc": skm.roc_auc_score(y, p),
+        "val_epoch/acc": skm.accuracy_score(y, predicted),
+        "val_epoch/f1": skm.f1_score(y, predicted, zero_division=0),
+        "val_epoch/precision": skm.precision_score(y, predicted, zero_division=0),
+        "val_epoch/recall": skm.recall_score(y, predicted, zero_division=0),
+        "val_epoch/auroc": skm.roc_auc_score(y, p),
         # Validation mirrors the test evaluation's metrics.
-        "val/specificity": skm.recall_score(y, predicted, pos_label=0, zero_division=0),
-        "val/balanced_acc": skm.balanced_accuracy_score(y, predicted),
-        "val/auprc": skm.average_precision_score(y, p),
+        "val_epoch/specificity": skm.recall_score(y, predicted, pos_label=0, zero_division=0),
+        "val_epoch/balanced_acc": skm.balanced_accuracy_score(y, predicted),
+        "val_epoch/auprc": skm.average_precision_score(y, p),
     }
     for key, value in expected.items():
         assert logged[key] == pytest.approx(value, abs=1e-5), key
@@ -114,7 +114,8 @@ def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
     content = events.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     metric_names = {info.name.tag for info in experiment.experiment.metric_infos}
-    assert {"test/acc", "test/auroc", "val_final/auroc", "val_final/specificity"} <= metric_names
+    assert {"test/acc", "test/auroc", "val/auroc", "val/specificity"} <= metric_names
+    assert not any(name.startswith("val_epoch/") for name in metric_names)  # curves, not results
     hparam_names = {info.name for info in experiment.experiment.hparam_infos}
     # The curated columns only: no _target_, paths or worker counts.
     assert hparam_names == set(HPARAMS)
@@ -123,8 +124,9 @@ def test_hparams_tab_gets_final_metrics_and_no_placeholder(tiny_cfg, tmp_path):
     ).session_start_info.hparams
     assert session["experiment"].string_value == "frozen"
     assert session["finetune/unfreeze_at_epoch"].string_value == "None"
-    # The final validation numbers are metrics.json's, at the run's last step.
-    final = events.Scalars("val_final/auroc")
+    # The final validation numbers are metrics.json's, under its names, at the last step: one
+    # point, apart from the per-epoch curve (val_epoch/auroc).
+    final = events.Scalars("val/auroc")
     assert [(e.step, e.value) for e in final] == [
         (events.Scalars("test/auroc")[-1].step, pytest.approx(metrics["val/auroc"]))
     ]
@@ -136,12 +138,12 @@ def test_tensorboard_groups_put_the_stages_first(tiny_cfg, tmp_path):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     groups = sorted({tag.split("/")[0] for tag in scalars})
-    assert groups == ["train", "val", "z_schedule"]  # test=false: no test group
+    assert groups == ["train", "val_epoch", "z_schedule"]  # test=false: no results
     assert {"z_schedule/epoch", "z_schedule/params/trainable"} <= scalars
     assert any(tag.startswith("z_schedule/lr-Adam") for tag in scalars)
-    # Validation mirrors test.
+    # The validation curves have the names of the results.
     for name in ("acc", "balanced_acc", "f1", "precision", "recall", "specificity", "auprc"):
-        assert f"val/{name}" in scalars, name
+        assert f"val_epoch/{name}" in scalars, name
 
 
 def test_parameter_counts_are_logged(tiny_cfg, tmp_path):

@@ -17,12 +17,12 @@ class ConfusionMatrixFigure(L.Callback):
         if trainer.sanity_checking:
             return
         # Computed by Lightning with the epoch's other metrics, over all ranks.
-        matrix = trainer.callback_metrics.get("val/confusion_matrix")
+        matrix = trainer.callback_metrics.get("val_epoch/confusion_matrix")
         if matrix is None:
             return
         figure = confusion_matrix_figure(matrix.cpu(), pl_module.decision.class_names, "val")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(
-                    "val/confusion_matrix", figure, trainer.global_step, close=False
+                    "val_epoch/confusion_matrix", figure, trainer.global_step, close=False
                 )

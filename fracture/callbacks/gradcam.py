@@ -18,7 +18,7 @@ from fracture.inference.explain import (
 )
 from fracture.labels import CLASS_NAMES, FRACTURED, NOT_FRACTURED
 
-TAG = "val/gradcam"
+TAG = "val_epoch/gradcam"
 _COLUMNS = 4
 
 

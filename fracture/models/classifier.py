@@ -15,7 +15,7 @@ from fracture.labels import CLASS_NAMES, FRACTURED
 from fracture.lightning_compat import attached_trainer
 from fracture.models.backbones import build_backbone, count_parameters
 from fracture.models.decision import Decision
-from fracture.models.metrics import stage_metrics
+from fracture.models.metrics import CURVES, stage_metrics
 
 CHECKPOINT_KEY = "fracture"  # where the preprocessing and the decision live in a checkpoint
 # 2: "preprocessing" and "decision" apart; 1 (no "format"): the decision's fields inside
@@ -75,8 +75,9 @@ class FractureClassifier(L.LightningModule):
         self.preprocessing = Preprocessing()
         self.decision = Decision()  # chosen after training: fracture.trained.checkpoints
         # ModuleDict keys may not shadow nn.Module attributes such as `train`, hence "train_stage".
-        # The per-epoch curves, at threshold 0.5. The test split is never run through
-        # Lightning: evaluation (fracture.evaluation) scores it, at the chosen threshold.
+        # The per-epoch curves, at threshold 0.5 (train/*, val_epoch/*). The test split is
+        # never run through Lightning: evaluation (fracture.evaluation) scores it, at the
+        # chosen threshold.
         self.metrics = nn.ModuleDict({_key(s): stage_metrics(s) for s in ("train", "val")})
         self.confusion = nn.ModuleDict({_key("val"): BinaryConfusionMatrix()})
         self.losses = nn.ModuleDict({_key("val"): MeanMetric()})
@@ -149,7 +150,8 @@ class FractureClassifier(L.LightningModule):
             confusion = self.confusion[_key(stage)]
             confusion.update(probabilities, labels)
             # A 2x2 matrix: for callbacks (trainer.callback_metrics), not for the loggers.
-            self.log(f"{stage}/confusion_matrix", confusion, on_epoch=True, logger=False)
+            name = f"{CURVES[stage]}/confusion_matrix"
+            self.log(name, confusion, on_epoch=True, logger=False)
 
     def _log_loss(
         self, stage: str, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
@@ -170,7 +172,7 @@ class FractureClassifier(L.LightningModule):
             weights = self.class_weights[labels]
         mean = self.losses[_key(stage)]
         mean.update(per_image, weight=weights)
-        self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{CURVES[stage]}/loss", mean, on_step=False, on_epoch=True, prog_bar=True)
 
     def on_train_epoch_start(self) -> None:
         # Counts change when the fine-tuning callback unfreezes layers, so log them per epoch.

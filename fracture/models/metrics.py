@@ -1,7 +1,9 @@
 """Binary classification metrics on the positive class *fractured*.
 
-Every stage logs the same names as the test evaluation writes (``fracture.evaluation.metrics``):
-the validation curves show what the final test numbers will be about.
+The per-epoch curves use the metric names of the evaluation (``fracture.evaluation.metrics``),
+at threshold 0.5, under groups of their own (:data:`CURVES`): ``val/*`` and ``test/*`` are the
+evaluation's numbers at the chosen threshold (``metrics.json``, TensorBoard's final points and
+HPARAMS, ``fracture-compare``), so a curve can never be mistaken for a result.
 """
 
 from torchmetrics import MetricCollection
@@ -15,9 +17,13 @@ from torchmetrics.classification import (
     BinarySpecificity,
 )
 
+# The group each stage's per-epoch curves are logged under.
+CURVES = {"train": "train", "val": "val_epoch"}
+
 
 def stage_metrics(stage: str, threshold: float = 0.5) -> MetricCollection:
-    """Metrics logged as ``<stage>/acc``, ``<stage>/f1``, ... from P(fractured) and labels."""
+    """Metrics logged as ``<group>/acc``, ``<group>/f1``, ... (group ``CURVES[stage]``) from
+    P(fractured) and labels."""
     recall = BinaryRecall(threshold=threshold)
     specificity = BinarySpecificity(threshold=threshold)
     return MetricCollection(
@@ -33,5 +39,5 @@ def stage_metrics(stage: str, threshold: float = 0.5) -> MetricCollection:
             "auroc": BinaryAUROC(),
             "auprc": BinaryAveragePrecision(),  # average precision, as scikit-learn's
         },
-        prefix=f"{stage}/",
+        prefix=f"{CURVES[stage]}/",
     )
