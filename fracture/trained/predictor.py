@@ -48,10 +48,9 @@ class ProbabilityModel(nn.Module):
 class MeanProbability(nn.Module):
     """The ensemble's output alone, (N,): what an exported model returns."""
 
-    def __init__(self, model: ProbabilityModel, preprocessing: Preprocessing):
+    def __init__(self, model: ProbabilityModel):
         super().__init__()
         self.model = model
-        self.preprocessing = preprocessing  # what predict_samples reads the images with
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images).mean(dim=1)
