@@ -85,7 +85,9 @@ def _predictor(args: argparse.Namespace):
         cfg = compose("train", overrides=[f"model.backbone={args.backbone}", "model.weights=null"])
     member = instantiate(cfg.model).eval()
     model = ProbabilityModel([member], [1.0]).eval()
-    return Predictor(model, member.preprocessing, [Path("random")], "random weights")
+    return Predictor(
+        model, member.preprocessing, member.decision, [Path("random")], "random weights"
+    )
 
 
 def _radiograph_png(side: int) -> bytes:

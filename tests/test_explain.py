@@ -16,6 +16,7 @@ from fracture.data.samples import Sample
 from fracture.errors import ConfigError
 from fracture.inference.explain import METHODS, explain, last_stage, model_view, overlay_image
 from fracture.models import FractureClassifier
+from fracture.models.decision import Decision
 from fracture.synth import SyntheticSpec, generate_dataset, render_radiograph, render_with_kind
 from fracture.train import train
 from fracture.trained.predictor import Predictor, ProbabilityModel, load_predictor
@@ -32,7 +33,7 @@ def _member(seed: int) -> FractureClassifier:
 
 def _predictor(*members: FractureClassifier) -> Predictor:
     model = ProbabilityModel(list(members), [1.0] * len(members)).eval()
-    return Predictor(model, PREPROCESSING, sources=[], digest="")
+    return Predictor(model, PREPROCESSING, Decision(), sources=[], digest="")
 
 
 def _images(count: int = 4) -> torch.Tensor:
