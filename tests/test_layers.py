@@ -14,7 +14,7 @@ LAYERS = [
     ["rank_failures", "synth"],
     ["data"],
     ["models"],
-    ["run_files"],
+    ["run_files", "prediction_table"],
     ["trained"],
     ["evaluation", "inference"],
     ["callbacks", "frozen_random", "tensorboard", "run_summary", "resume"],

@@ -13,9 +13,10 @@ from fracture.evaluation.figures import (
     reliability_figure,
     roc_figure,
 )
-from fracture.evaluation.predictions import PREDICTIONS_FILE, write_predictions
+from fracture.evaluation.predictions import write_predictions
 from fracture.figures import confusion_matrix_figure
 from fracture.labels import CLASS_NAMES
+from fracture.prediction_table import PREDICTIONS_FILE
 
 
 def write_evaluation(

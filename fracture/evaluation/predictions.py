@@ -1,6 +1,5 @@
 """Model outputs on a list of samples, and their ``predictions.csv``."""
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,8 @@ from fracture.data.samples import Sample
 from fracture.evaluation.calibration import apply_temperature
 from fracture.evaluation.units import resampling_units
 from fracture.labels import CLASS_NAMES
-from fracture.spreadsheet import read_cell, safe_row
+from fracture.prediction_table import PredictionRow, read_prediction_table, write_prediction_table
 from fracture.trained.loop import numbered, run_batches
-
-PREDICTIONS_FILE = "predictions.csv"
 
 
 @dataclass
@@ -71,36 +68,30 @@ def predict_samples(
 def write_predictions(
     path: Path, predictions: Predictions, probabilities: np.ndarray, threshold: float
 ) -> None:
-    """``path,label,probability,prediction,group,study``: one row per image, labels as names."""
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "label", "probability", "prediction", "group", "study"])
-        for sample, p in zip(predictions.samples, probabilities, strict=True):
-            decision = CLASS_NAMES[int(p >= threshold)]
-            writer.writerow(
-                safe_row(
-                    [
-                        sample.path,
-                        CLASS_NAMES[sample.label],
-                        f"{p:.6f}",
-                        decision,
-                        sample.group or "",
-                        sample.study or "",
-                    ]
-                )
-            )
+    """The evaluated images as a ``predictions.csv`` (:mod:`fracture.prediction_table`)."""
+    rows = (
+        PredictionRow(
+            sample.path,
+            float(p),
+            CLASS_NAMES[int(p >= threshold)],
+            label=CLASS_NAMES[sample.label],
+            group=sample.group or "",
+            study=sample.study or "",
+        )
+        for sample, p in zip(predictions.samples, probabilities, strict=True)
+    )
+    write_prediction_table(path, rows)
 
 
 def read_predictions(path: Path) -> dict[str, np.ndarray | list]:
-    """A ``predictions.csv`` as columns: ``path``, ``label`` (0/1), ``probability``,
-    ``prediction`` (0/1), ``group``, ``study``."""
-    with path.open(newline="") as file:
-        rows = list(csv.DictReader(file))
+    """An evaluation's ``predictions.csv`` as columns: ``path``, ``label`` (0/1),
+    ``probability``, ``prediction`` (0/1), ``group``, ``study``."""
+    rows = read_prediction_table(path)
     return {
-        "path": [read_cell(r["path"]) for r in rows],
+        "path": [r["path"] for r in rows],
         "label": np.array([CLASS_NAMES.index(r["label"]) for r in rows], dtype=np.int64),
         "probability": np.array([float(r["probability"]) for r in rows]),
         "prediction": np.array([CLASS_NAMES.index(r["prediction"]) for r in rows], dtype=np.int64),
-        "group": [read_cell(r["group"]) or None for r in rows],
-        "study": [read_cell(r.get("study") or "") or None for r in rows],
+        "group": [r["group"] or None for r in rows],
+        "study": [r.get("study") or None for r in rows],
     }

@@ -1,6 +1,5 @@
 """Batch prediction: image files → P(fractured) and decisions, unreadable files reported."""
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from fracture.data.decode import DEFAULT_MAX_PIXELS
 from fracture.data.input_files import InputFiles
 from fracture.data.inspection import DEFAULT_DECODE_TIMEOUT_S
 from fracture.labels import CLASS_NAMES
-from fracture.spreadsheet import safe_row
+from fracture.prediction_table import PredictionRow, write_prediction_table
 from fracture.trained.backends import TorchBackend
 from fracture.trained.loop import LoopOutputs, collate_inputs, run_batches
 from fracture.trained.predictor import Predictor
@@ -76,29 +75,21 @@ def _result(path: Path, outputs: LoopOutputs, index: int) -> ImagePrediction:
 def write_predictions_csv(
     path: Path, results: Sequence[ImagePrediction], predictor: Predictor
 ) -> None:
-    """``path,probability,prediction,error`` (+ ``overlay`` with explanations, + ``member_<i>``
-    columns for an ensemble)."""
-    member_count = len(predictor.sources) if predictor.is_ensemble else 0
-    overlays = any(r.overlay for r in results)
-    header = ["path", "probability", "prediction", "error", *(["overlay"] * overlays)]
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow([*header, *(f"member_{i}" for i in range(member_count))])
-        for r in results:
-            row = [*_row(r, predictor.threshold, overlays), *_members(r, member_count)]
-            writer.writerow(safe_row(row))
-
-
-def _row(result: ImagePrediction, threshold: float, overlays: bool) -> list:
-    probability = f"{result.probability:.6f}" if result.probability is not None else ""
-    row = [result.path, probability, result.label(threshold), result.error or ""]
-    return [*row, result.overlay or ""] if overlays else row
-
-
-def _members(result: ImagePrediction, count: int) -> list[str]:
-    if not count:
-        return []
-    return [f"{p:.6f}" for p in result.members] if result.members else [""] * count
+    """The predictions as a ``predictions.csv`` (:mod:`fracture.prediction_table`): no labels,
+    ``error`` for unreadable files, ``overlay`` with explanations, members of an ensemble."""
+    rows = (
+        PredictionRow(
+            r.path,
+            r.probability,
+            r.label(predictor.threshold),
+            error=r.error or "",
+            overlay=r.overlay or "",
+            members=r.members,
+        )
+        for r in results
+    )
+    members = len(predictor.sources) if predictor.is_ensemble else 0
+    write_prediction_table(path, rows, members, overlays=any(r.overlay for r in results))
 
 
 def summary_line(results: Sequence[ImagePrediction], predictor: Predictor) -> str:
