@@ -5,7 +5,7 @@ intervals per experiment and paired tests between experiments (the statistics li
 from fracture.compare_runs import Run
 from fracture.evaluation.comparison import Pooled, paired_comparison, pool, pooled_intervals
 from fracture.evaluation.predictions import read_predictions
-from fracture.prediction_table import PREDICTIONS_FILE
+from fracture.run_files import PREDICTIONS_FILE
 
 PAIRED_FIELDS = (
     *("a", "b", "images", "metric", "a_value", "b_value"),

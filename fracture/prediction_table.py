@@ -19,7 +19,6 @@ from pathlib import Path
 
 from fracture.spreadsheet import read_cell, safe_row
 
-PREDICTIONS_FILE = "predictions.csv"
 COLUMNS = ("path", "label", "probability", "prediction", "error", "group", "study")
 
 

@@ -7,6 +7,9 @@ from omegaconf import DictConfig, OmegaConf
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"  # one row per image: fracture.prediction_table
+# The evaluation's figures, written as <name>.png beside metrics.json.
+FIGURES = ("confusion_matrix", "roc", "pr", "reliability")
 CHECKPOINT_DIR = "checkpoints"
 # The checkpoint file names, as conf/callbacks/default.yaml gives them to Lightning's
 # ModelCheckpoint (tests/test_run_layout.py keeps the YAML and these names the same).

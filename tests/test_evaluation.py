@@ -74,7 +74,8 @@ def test_training_writes_every_file_and_metric_with_intervals(youden_run):
 def test_threshold_is_chosen_on_val_stored_in_the_checkpoint_and_applied_to_test(youden_run):
     cfg, metrics, run = youden_run
     checkpoint = resolve_checkpoint(run)
-    stored = torch.load(checkpoint, weights_only=True)["fracture"]["preprocessing"]["threshold"]
+    assert checkpoint == run / "model.ckpt"  # the trained model, not a training checkpoint
+    stored = torch.load(checkpoint, weights_only=True)["fracture"]["decision"]["threshold"]
     val_p, val_y = plain_probabilities(checkpoint, cfg, "val")
     expected = choose_threshold(val_p, val_y, "youden")
     assert stored == pytest.approx(expected, abs=1e-6)
@@ -154,7 +155,7 @@ def test_temperature_scaling_is_fitted_on_val_and_reported(tiny_cfg, tmp_path):
         == {"test/brier", "test/ece", "test/nll"}
     )
     stored = torch.load(resolve_checkpoint(tmp_path / "run"), weights_only=True)["fracture"][
-        "preprocessing"
+        "decision"
     ]
     assert stored["temperature"] == pytest.approx(temperature["value"])
 

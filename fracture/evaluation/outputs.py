@@ -16,7 +16,7 @@ from fracture.evaluation.figures import (
 from fracture.evaluation.predictions import write_predictions
 from fracture.figures import confusion_matrix_figure
 from fracture.labels import CLASS_NAMES
-from fracture.prediction_table import PREDICTIONS_FILE
+from fracture.run_files import FIGURES, PREDICTIONS_FILE
 
 
 def write_evaluation(
@@ -50,12 +50,13 @@ def _figures(evaluation: Evaluation, probabilities: np.ndarray, labels: np.ndarr
     point = _operating_point(matrix, evaluation.threshold)
     title = f"{run}: {split}"
     curves, points = {split: (probabilities, labels)}, {split: point}
-    return {
-        "confusion_matrix": confusion_matrix_figure(matrix, CLASS_NAMES, f"{title}, {point.label}"),
-        "roc": roc_figure(curves, points, title),
-        "pr": pr_figure(curves, points, title),
-        "reliability": reliability_figure(reliability_curve(probabilities, labels), title),
-    }
+    figures = [
+        confusion_matrix_figure(matrix, CLASS_NAMES, f"{title}, {point.label}"),
+        roc_figure(curves, points, title),
+        pr_figure(curves, points, title),
+        reliability_figure(reliability_curve(probabilities, labels), title),
+    ]
+    return dict(zip(FIGURES, figures, strict=True))
 
 
 def _operating_point(matrix: np.ndarray, threshold: float) -> OperatingPoint:

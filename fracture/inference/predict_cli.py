@@ -16,7 +16,7 @@ from fracture.errors import FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
 from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
-from fracture.prediction_table import PREDICTIONS_FILE
+from fracture.run_files import PREDICTIONS_FILE
 from fracture.trained.predictor import load_predictor
 
 
