@@ -35,10 +35,16 @@ def export_config(run_dir: Path, out: Path, *overrides: str):
     return cfg
 
 
+# The tiny run's 2-epoch, 32 px model gives every validation image P within 0.02 of its
+# threshold, so int8's ~0.005 error flips decisions and the default gate (rightly) refuses it;
+# the passing path is tested with a gate loosened to what such a model allows.
+LOOSE_GATE = ("quantize_tolerance=0.25", "quantize_agreement=0.5")
+
+
 @pytest.fixture(scope="module")
 def int8_dir(run_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("int8") / "export"
-    export_checkpoint(export_config(run_dir, out))
+    export_checkpoint(export_config(run_dir, out, *LOOSE_GATE))
     return out
 
 
@@ -46,9 +52,10 @@ def test_int8_export_passes_the_gate_and_records_its_figures(int8_dir, run_dir):
     record = json.loads((int8_dir / "model.json").read_text())
     q = record["quantization"]
     assert q["dtype"] == "int8" and q["calibration_images"] == 16  # every training image
-    assert q["validation_images"] == 8 and q["agreement"] >= q["min_agreement"] == 0.99
+    assert q["validation_images"] == 8 and q["agreement"] >= q["min_agreement"] == 0.5
     assert abs(q["auroc_fp32"] - q["auroc_int8"]) == pytest.approx(q["auroc_difference"])
-    assert q["auroc_difference"] <= q["tolerance"] == 0.005
+    assert q["auroc_difference"] <= q["tolerance"] == 0.25
+    assert q["auroc_fp32"] == pytest.approx(0.875)  # the run's own validation AUROC, fp32
     assert sorted(p.name for p in int8_dir.iterdir()) == ["model.json", "model.onnx"]
     # Quantized for real: int8 weights and QDQ nodes, not the fp32 graph under another name.
     import onnx
@@ -84,7 +91,7 @@ def test_a_garbage_int8_model_is_refused_and_leaves_nothing(run_dir, tmp_path, m
     monkeypatch.setattr("fracture.deploy.int8_export.quantize", garbage)
     out = tmp_path / "export"
     with pytest.raises(ExportError, match=r"int8 model refused: validation AUROC") as error:
-        export_checkpoint(export_config(run_dir, out, "quantize_agreement=1.0"))
+        export_checkpoint(export_config(run_dir, out))
     assert "\n" not in str(error.value) and "quantize_tolerance=0.005" in str(error.value)
     assert not out.exists()
 
