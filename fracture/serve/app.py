@@ -44,7 +44,9 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     """The web application serving one loaded model.
 
     Args:
-        predictor: The model (moved to ``settings.device`` here, once).
+        predictor: The model (moved to ``settings.device`` here, once), or an export
+            directory's :class:`~fracture.inference.exported.ExportedModel` for
+            ``backend=onnx``.
         settings: Request limits, inference threads and queue, model options.
 
     Returns:
