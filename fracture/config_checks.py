@@ -86,7 +86,12 @@ PREDICT = {
     "explain": FLAG,
     "follow_symlinks": FLAG,
 }
-EXPORT = {"opset": POSITIVE_INT}
+EXPORT = {
+    "opset": POSITIVE_INT,
+    "calibration_images": POSITIVE_INT,
+    "quantize_tolerance": Kind(lambda v: _number(v) and v >= 0, "a number of 0 or more", "0.005"),
+    "quantize_agreement": PROBABILITY,
+}
 # Types only: ServeSettings checks the ranges of its own values.
 SERVE = {
     "port": PORT,

@@ -58,7 +58,7 @@ COMMANDS = {
     "export": Command(
         "fracture-export",
         "export",
-        "fracture.inference.export_cli",
+        "fracture.deploy.cli",
         "Export a checkpoint, run directory or ensemble as a verified ONNX or TorchScript "
         "model with its model.json sidecar.",
     ),

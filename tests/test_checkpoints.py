@@ -8,9 +8,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from fracture.deploy.cli import export_checkpoint
 from fracture.errors import DataError
 from fracture.evaluation.cli import evaluate_checkpoint
-from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
 from fracture.models.classifier import CHECKPOINT_KEY, FractureClassifier
 from fracture.models.decision import Decision

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 from fracture import train as train_module
 from fracture.config_checks import TRAIN, check_config, check_resume_checkpoint
 from fracture.data.sources import ClassFolders, FracAtlas, Mura, SplitFolders
+from fracture.deploy.cli import export_checkpoint
 from fracture.errors import ConfigError, DataError
 from fracture.evaluation.cli import evaluate_checkpoint
-from fracture.inference.export_cli import export_checkpoint
 from fracture.inference.predict_cli import run_prediction
 from fracture.serve.cli import build_app
 from tests.conftest import CONF_DIR, compose_config, tiny_data

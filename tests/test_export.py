@@ -14,8 +14,8 @@ from PIL import Image
 
 import fracture.inference.export as export_module
 from fracture.data.decode import read_radiograph
+from fracture.deploy import cli as export_cli
 from fracture.errors import ConfigError, ExportError
-from fracture.inference import export_cli
 from fracture.inference.export import FORMATS, SIDECAR, TOLERANCE, export, recipe
 from fracture.train import train
 from fracture.trained.predictor import MeanProbability, load_predictor

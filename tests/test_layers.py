@@ -19,7 +19,7 @@ LAYERS = [
     ["evaluation", "inference"],
     ["callbacks", "frozen_random", "tensorboard", "run_summary", "resume"],
     ["train"],
-    ["compare", "audit", "serve", "bench"],
+    ["compare", "audit", "serve", "bench", "deploy"],
     ["console"],
 ]
 RANK = {layer: rank for rank, layers in enumerate(LAYERS) for layer in layers}

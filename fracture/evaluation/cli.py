@@ -31,7 +31,7 @@ def evaluate_checkpoint(cfg: DictConfig, out_dir: Path) -> dict:
     spec = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
     predictor = load_predictor(spec)
     model, stored = _scoring_model(predictor)
-    datamodule = instantiate(_data_config(cfg, predictor.sources[0]))
+    datamodule = instantiate(data_config(cfg, predictor.sources[0]))
     datamodule.prepare_data()
     datamodule.setup("test")
     settings = settings_from_config(cfg.evaluation)
@@ -89,7 +89,7 @@ def _scoring_model(predictor: Predictor):
     return EnsembleLogits(predictor.model, predictor.preprocessing), (predictor.threshold, 1.0)
 
 
-def _data_config(cfg: DictConfig, checkpoint: Path) -> DictConfig:
+def data_config(cfg: DictConfig, checkpoint: Path) -> DictConfig:
     """The ``data=`` given on the command line, else the one the checkpoint was trained on."""
     if cfg.get("data"):
         return cfg.data

@@ -1,7 +1,9 @@
 """A ``Predictor`` as one file other runtimes can load, and a JSON sidecar to use it with.
 
-The exported module is ``MeanProbability``: already preprocessed images ``images`` (N, 3, S, S)
-float32 → ``probability`` (N,) of *fractured*, any N. ``model.json`` beside it holds what
+The exported model takes already preprocessed images ``images`` (N, 3, S, S) float32 and
+returns ``probability`` (N,) of *fractured*, the mean over the members, any N; an ONNX model
+also returns each member's, ``members`` (N, M), so an ensemble served through ONNX Runtime
+reports its members as PyTorch does. ``model.json`` beside it holds what
 preprocessing and deciding need (sizes, normalisation, class names, threshold) and where the
 weights came from (member checkpoints, the predictor's digest).
 
@@ -31,6 +33,7 @@ from torch import nn
 from fracture import __version__
 from fracture.errors import ConfigError, ExportError
 from fracture.labels import FRACTURED
+from fracture.trained.onnx_backend import INPUT_NAME, MEMBERS_NAME, OUTPUT_NAME
 from fracture.trained.predictor import MeanProbability, Predictor
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,6 @@ log = logging.getLogger(__name__)
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
 SIDECAR = "model.json"
 SIDECAR_FORMAT = 1
-INPUT_NAME = "images"
-OUTPUT_NAME = "probability"
 DEFAULT_OPSET = 20  # torch's default for the dynamo exporter; onnxruntime >= 1.17 runs it
 TOLERANCE = 1e-4
 VERIFY_BATCH_SIZES = (1, 3)  # two sizes: a batch size frozen into the graph would fail one
@@ -92,7 +93,8 @@ def export(
     size = predictor.preprocessing.image_size
     partial = out_dir / f".{target.name}.partial"
     try:
-        exporter = _write(module, partial, format, size, opset)
+        written = _WithMembers(predictor.model).eval() if format == "onnx" else module
+        exporter = _write(written, partial, format, size, opset)
         difference = verify(partial, format, module, size)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -127,6 +129,18 @@ def verify(path: Path, format: str, module: nn.Module, image_size: int) -> float
             )
         worst = max(worst, difference)
     return worst
+
+
+class _WithMembers(nn.Module):
+    """``probability`` (N,) and ``members`` (N, M): the ONNX model's two outputs."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        members = self.model(images)
+        return members.mean(dim=1), members
 
 
 def _target(out_dir: Path, format: str) -> Path:
@@ -180,7 +194,7 @@ def _onnx_dynamo(module: nn.Module, example: torch.Tensor, path: Path, opset: in
             (example,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[OUTPUT_NAME, MEMBERS_NAME],
             opset_version=opset,
             dynamo=True,
             dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
@@ -197,10 +211,10 @@ def _onnx_torchscript(module: nn.Module, example: torch.Tensor, path: Path, opse
             (example,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[OUTPUT_NAME, MEMBERS_NAME],
             opset_version=opset,
             dynamo=False,
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in (INPUT_NAME, OUTPUT_NAME, MEMBERS_NAME)},
         )
 
 
@@ -259,7 +273,7 @@ def _load_exported(path: Path, format: str) -> Callable[[torch.Tensor], np.ndarr
 
 def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, difference: float):
     p, decision = predictor.preprocessing, predictor.decision
-    size = p.image_size
+    size, members = p.image_size, len(predictor.model.members)
     return {
         "sidecar_format": SIDECAR_FORMAT,
         "format": format,
@@ -273,6 +287,11 @@ def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, diffe
             "shape": ["batch"],
             "meaning": f"P({decision.class_names[FRACTURED]}), mean over the members",
         },
+        # ONNX only: each member's probability, in the order of "sources".
+        "members": {"name": MEMBERS_NAME, "dtype": "float32", "shape": ["batch", members]}
+        if format == "onnx"
+        else None,
+        "backbones": [member.hparams.backbone for member in predictor.model.members],
         "image_size": size,
         "resize_size": p.resize_size,
         "fit": p.fit,

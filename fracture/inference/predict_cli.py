@@ -12,24 +12,28 @@ from omegaconf import DictConfig, OmegaConf
 
 from fracture.config import CONF_DIR
 from fracture.config_checks import PREDICT, check_config
-from fracture.errors import FractureError
+from fracture.errors import ConfigError, FractureError
 from fracture.inference.inputs import expand_inputs
 from fracture.inference.overlays import write_overlays
 from fracture.inference.predict import predict_paths, summary_line, write_predictions_csv
+from fracture.inference.runtime import EXPLAIN_NEEDS_TORCH, check_backend, load_model, make_backend
 from fracture.run_files import PREDICTIONS_FILE
-from fracture.trained.predictor import load_predictor
 
 
 def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
     """Predict ``cfg.inputs`` with ``cfg.ckpt``; returns the summary line."""
     check_config(cfg, PREDICT)
+    check_backend(cfg.backend, cfg.device)
+    if cfg.explain and cfg.backend == "onnx":
+        raise ConfigError(f"explain=true: {EXPLAIN_NEEDS_TORCH}; use backend=torch")
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
     inputs = OmegaConf.to_container(cfg.inputs) if OmegaConf.is_list(cfg.inputs) else cfg.inputs
-    predictor = load_predictor(ckpt)
+    predictor = load_model(ckpt, cfg.backend)
     paths = expand_inputs(inputs, cfg.follow_symlinks)
     device = (
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )
+    backend = make_backend(predictor, cfg.backend, device, cfg.tta)
     results = predict_paths(
         predictor,
         paths,
@@ -39,6 +43,7 @@ def run_prediction(cfg: DictConfig, out_dir: Path) -> str:
         cfg.num_workers,
         cfg.max_pixels,
         decode_timeout_s=cfg.decode_timeout_s,
+        backend=backend,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.explain:  # first: the CSV then lists each overlay

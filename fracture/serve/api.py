@@ -94,7 +94,7 @@ async def preview(
 @router.get("/health", response_model=Health)
 async def health(runner: Runner) -> Health:
     """Answers while the server runs; the model is loaded before the server accepts requests."""
-    return Health(status="ok", model_loaded=runner.model is not None)
+    return Health(status="ok", model_loaded=runner.backend is not None)
 
 
 def _filename(file: UploadFile, index: int) -> str:

@@ -44,7 +44,9 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     """The web application serving one loaded model.
 
     Args:
-        predictor: The model (moved to ``settings.device`` here, once).
+        predictor: The model (moved to ``settings.device`` here, once), or an export
+            directory's :class:`~fracture.inference.exported.ExportedModel` for
+            ``backend=onnx``.
         settings: Request limits, inference threads and queue, model options.
 
     Returns:
@@ -64,7 +66,10 @@ def create_app(predictor: Predictor, settings: ServeSettings) -> FastAPI:
     # so parts up to the upload limit stay in memory (a process-wide Starlette setting).
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes)
     app.state.runner = ModelRunner(predictor, settings)
-    app.state.card, app.state.cam_grid = stored_card(predictor), cam_grid(predictor)
+    # An export directory has neither a checkpoint to read a card from nor a PyTorch model.
+    exported = predictor.model is None
+    app.state.card = None if exported else stored_card(predictor)
+    app.state.cam_grid = None if exported else cam_grid(predictor)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
     )

@@ -11,10 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 from fracture.config import CONF_DIR
 from fracture.config_checks import SERVE, check_config
 from fracture.errors import FractureError
+from fracture.inference.runtime import load_model
 from fracture.serve.app import create_app
 from fracture.serve.protocol import HeaderTimeoutProtocol
 from fracture.serve.settings import ServeSettings
-from fracture.trained.predictor import load_predictor
 
 # On SIGTERM or Ctrl-C, requests in progress get this long to finish; then they are cancelled
 # and the decoding processes killed, so a stuck request cannot keep the server alive.
@@ -26,7 +26,7 @@ def build_app(cfg: DictConfig) -> FastAPI:
     check_config(cfg, SERVE)
     settings = ServeSettings.from_config(cfg)
     ckpt = OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else str(cfg.ckpt)
-    return create_app(load_predictor(ckpt), settings)
+    return create_app(load_model(ckpt, settings.backend), settings)
 
 
 def uvicorn_config(app: FastAPI, cfg: DictConfig) -> uvicorn.Config:

@@ -18,10 +18,10 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
+from fracture.inference.runtime import EXPLAIN_NEEDS_TORCH, make_backend
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
-from fracture.trained.backends import TorchBackend
 from fracture.trained.loop import InputBatch, run_batches
 from fracture.trained.predictor import Predictor
 
@@ -54,12 +54,14 @@ class ModelRunner:
     def __init__(self, predictor: Predictor, settings: ServeSettings):
         self.predictor = predictor
         self.settings = settings
-        self.device = settings.torch_device()
-        self.backend = TorchBackend(predictor.model, self.device, settings.tta)
-        self.model = self.backend.model
-        self.backbones = [member.hparams.backbone for member in self.model.members]
+        self.backend = make_backend(
+            predictor, settings.backend, settings.torch_device(), settings.tta
+        )
+        self.device = self.backend.device
+        self.model = predictor.model  # None for an export directory: ONNX Runtime has it
+        self.backbones = _backbones(predictor)
         self.name = _model_name(self.backbones)
-        self.explain_error = _explain_error(predictor)
+        self.explain_error = _explain_error(predictor, settings.backend)
         self._transform = predictor.preprocessing.eval_transform()
         # Grad-CAM hooks the shared model, and its hooks would record another thread's forward
         # pass too: model calls take turns, while decoding and preprocessing overlap.
@@ -176,8 +178,17 @@ def _model_name(backbones: list[str]) -> str:
     return f"ensemble of {len(backbones)}: {', '.join(backbones)}"
 
 
-def _explain_error(predictor: Predictor) -> str | None:
-    """Why Grad-CAM cannot explain this model (a backbone without a conv stage), or None."""
+def _backbones(predictor) -> list[str]:
+    if predictor.model is None:  # an export directory: its sidecar names them
+        return predictor.backbones
+    return [member.hparams.backbone for member in predictor.model.members]
+
+
+def _explain_error(predictor: Predictor, backend: str) -> str | None:
+    """Why Grad-CAM cannot explain this model (no gradients, or a backbone without a conv
+    stage), or None."""
+    if backend != "torch":
+        return f"{EXPLAIN_NEEDS_TORCH}; serve with backend=torch"
     try:
         for member in predictor.model.members:
             last_stage(member.backbone)

@@ -6,6 +6,7 @@ import torch
 
 from fracture.errors import ConfigError
 from fracture.inference.explain import METHODS
+from fracture.inference.runtime import check_backend
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -29,6 +30,7 @@ class ServeSettings:
         explain_method: Grad-CAM variant for ``explain=true``, a key of ``METHODS``.
         tta: Also predict the mirrored image and average (test-time augmentation).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        backend: ``torch`` or ``onnx`` (ONNX Runtime on the CPU, no Grad-CAM).
     """
 
     max_upload_mb: float
@@ -42,6 +44,7 @@ class ServeSettings:
     explain_method: str
     tta: bool
     device: str
+    backend: str = "torch"
 
     def __post_init__(self):
         self._check_positive(
@@ -61,6 +64,7 @@ class ServeSettings:
             )
         if self.device not in DEVICES:
             raise ConfigError(f"device={self.device!r} is not one of {', '.join(DEVICES)}")
+        check_backend(self.backend, self.device)
 
     def _check_positive(self, *names: str) -> None:
         for name in names:
