@@ -68,8 +68,8 @@ def submit(batcher: MicroBatcher, batch: torch.Tensor):
         return arrival.submit(batch)
 
 
-def rows(futures) -> list[float]:
-    return [v for f in futures for v in f.result(WAIT_S).values[:, 0].tolist()]
+def rows(future) -> list[float]:
+    return [v for share in future.result(WAIT_S) for v in share.values[:, 0].tolist()]
 
 
 def test_waiting_requests_share_one_call_and_get_their_own_rows(make_batcher):
@@ -82,7 +82,7 @@ def test_waiting_requests_share_one_call_and_get_their_own_rows(make_batcher):
     assert rows(first) == [4.0]
     assert [rows(f) for f in waiting] == [[8.0, 12.0], [16.0], [20.0, 24.0, 28.0]]
     assert gated.calls == [1, 6]
-    assert [f.result().batch_size for f in (*waiting[0], *waiting[2])] == [6, 6]
+    assert [share.batch_size for f in waiting for share in f.result()] == [6, 6, 6]
     assert dict(batcher.batch_sizes) == {1: 1, 6: 1}
 
 
@@ -97,7 +97,7 @@ def test_no_call_holds_more_than_max_batch_and_a_larger_request_is_split(make_ba
     assert rows(large) == [4.0 * v for v in range(1, 8)]
     assert rows(small) == [40.0, 44.0]
     assert gated.calls == [1, 3, 3, 3]  # the last chunk of 1 shares its call with "small"
-    assert [f.result().batch_size for f in large] == [3, 3, 3]
+    assert [share.batch_size for share in large.result()] == [3, 3, 3]
 
 
 def test_a_failing_model_call_fails_every_request_in_it(make_batcher):
@@ -110,9 +110,9 @@ def test_a_failing_model_call_fails_every_request_in_it(make_batcher):
     assert gated.entered.wait(WAIT_S)
     waiting = [submit(batcher, images(v)) for v in (2, 3)]
     gated.release.set()
-    for futures in (first, *waiting):
+    for future in (first, *waiting):
         with pytest.raises(RuntimeError, match="CUDA out of memory"):
-            futures[0].result(WAIT_S)
+            future.result(WAIT_S)
     gated.forward = row_sums  # the thread survives its model's error
     assert rows(submit(batcher, images(5))) == [20.0]
 
@@ -132,10 +132,10 @@ def test_a_batch_waits_for_a_request_still_decoding(make_batcher):
     with batcher.arriving() as slow:
         early = submit(batcher, images(1))  # waits: "slow" is still decoding
         time.sleep(0.2)
-        assert not early[0].done()
+        assert not early.done()
         late = slow.submit(images(2))
     assert rows(early) + rows(late) == [4.0, 8.0]
-    assert early[0].result().batch_size == 2
+    assert early.result()[0].batch_size == 2
 
 
 def test_stopping_refuses_waiting_requests_and_ends_the_thread(make_batcher):
@@ -146,13 +146,13 @@ def test_stopping_refuses_waiting_requests_and_ends_the_thread(make_batcher):
     waiting = submit(batcher, images(2))
     batcher.stop()
     with pytest.raises(BatcherStopped):
-        waiting[0].result(WAIT_S)
+        waiting.result(WAIT_S)
     gated.release.set()
     assert rows(running) == [4.0]  # the call in progress ends by itself
     batcher._thread.join(WAIT_S)
     assert not batcher._thread.is_alive()
     with pytest.raises(BatcherStopped):
-        submit(batcher, images(3))[0].result(WAIT_S)
+        submit(batcher, images(3)).result(WAIT_S)
     batcher.start()  # the next run of the server (a test client may start an app again)
     assert rows(submit(batcher, images(4))) == [16.0]
 
@@ -198,12 +198,15 @@ def concurrently(client, requests: list) -> list:
         return list(executor.map(lambda r: post(client, *r[0], explain=r[1]), requests))
 
 
-def test_concurrent_requests_share_calls_and_get_their_sequential_answers(predictor, paths):
+@pytest.mark.parametrize("threads", [1, 8])  # one thread decodes on while the model runs
+def test_concurrent_requests_share_calls_and_get_their_sequential_answers(
+    predictor, paths, threads
+):
     answers = predict_paths(predictor, paths, progress=False)
     expected = {p.name: e for p, e in zip(paths, answers, strict=True)}
     assert len({round(e.probability, 6) for e in expected.values()}) > 1  # the images differ
     requests = [([p], False) for p in paths] + [(paths[:3], False), (paths[5:9], False)]
-    with served(predictor, "threads=8", "queue_size=16", "max_batch=8") as client:
+    with served(predictor, f"threads={threads}", "queue_size=16", "max_batch=8") as client:
         responses = concurrently(client, requests)
         sizes = client.app.state.runner.batcher.batch_sizes
     assert max(sizes) > 1 and max(sizes) <= 8

@@ -117,7 +117,7 @@ class MicroBatcher:
             self._decoding += 1
         return Arrival(self)
 
-    def _submit(self, images: torch.Tensor) -> list["Future[BatchRows]"]:
+    def _submit(self, images: torch.Tensor) -> "Future[list[BatchRows]]":
         # Called by Arrival: enqueueing and ending the announcement are one step, so the
         # batching thread never sees the request as neither decoding nor waiting.
         waiting = [_Waiting(chunk, Future()) for chunk in images.split(self.max_batch)]
@@ -129,7 +129,7 @@ class MicroBatcher:
             else:
                 self._waiting.extend(waiting)
             self._changed.notify_all()
-        return [item.future for item in waiting]
+        return _all_of([item.future for item in waiting])
 
     def _withdraw(self) -> None:
         with self._changed:
@@ -188,9 +188,9 @@ class Arrival:
     def __init__(self, batcher: MicroBatcher):
         self._batcher, self._open = batcher, True
 
-    def submit(self, images: torch.Tensor) -> list["Future[BatchRows]"]:
+    def submit(self, images: torch.Tensor) -> "Future[list[BatchRows]]":
         """Queue the request's prepared (k, 3, S, S) images, in chunks of at most
-        ``max_batch``; each chunk's future holds its rows, in order."""
+        ``max_batch``; the future holds each chunk's rows, in order."""
         self._open = False
         return self._batcher._submit(images)
 
@@ -201,6 +201,25 @@ class Arrival:
         if self._open:
             self._open = False
             self._batcher._withdraw()
+
+
+def _all_of(futures: list[Future]) -> Future:
+    """One future for several: their results in order, or the first error among them."""
+    combined, settling = Future(), threading.Lock()  # chunks may end in different threads
+
+    def settle(_: Future) -> None:
+        with settling:
+            if combined.done() or not all(future.done() for future in futures):
+                return
+            errors = [future.exception() for future in futures if future.exception()]
+            if errors:
+                combined.set_exception(errors[0])
+            else:
+                combined.set_result([future.result() for future in futures])
+
+    for future in futures:
+        future.add_done_callback(settle)
+    return combined
 
 
 def _count(waiting: list[_Waiting]) -> int:

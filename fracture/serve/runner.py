@@ -9,6 +9,8 @@ files cost what one may. Plain predictions then join other requests' images in o
 
 import io
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -19,7 +21,7 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
-from fracture.serve.batching import MicroBatcher
+from fracture.serve.batching import BatchRows, MicroBatcher
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
@@ -72,8 +74,12 @@ class ModelRunner:
         self._local = threading.local()  # each inference thread's decoding process
         self._decoders: list[BoundedWorker] = []
 
-    def predict(self, uploads: list[Upload], explain: bool) -> list[Prediction]:
-        """One prediction per upload, in order.
+    def predict(self, uploads: list[Upload], explain: bool) -> "Future[list[Prediction]]":
+        """One prediction per upload, in order, once the model has run.
+
+        Decoding (and Grad-CAM) happen in the calling thread; plain predictions are queued
+        for a model call shared with concurrent requests, so the thread is free for the
+        next request while the model runs. Await the future with ``asyncio.wrap_future``.
 
         Args:
             uploads: The request's files.
@@ -84,15 +90,14 @@ class ModelRunner:
         """
         if explain:
             prepared = zip(uploads, self._prepare_all(uploads), strict=True)
-            return [self._explained(u.filename, image, ms) for u, (image, ms) in prepared]
-        return self._batched(uploads)
-
-    def _batched(self, uploads: list[Upload]) -> list[Prediction]:
+            return _done([self._explained(u.filename, image, ms) for u, (image, ms) in prepared])
         # Announced before decoding, so that a batch forming meanwhile may wait for these.
         with self.batcher.arriving() as arrival:
             prepared = self._prepare_all(uploads)
-            pending = arrival.submit(torch.stack([image for image, _ in prepared]))
-        shares = [future.result() for future in pending]  # model calls shared with others
+            shares = arrival.submit(torch.stack([image for image, _ in prepared]))
+        return _then(shares, lambda done: self._shared(uploads, prepared, done))
+
+    def _shared(self, uploads, prepared, shares: list[BatchRows]) -> list[Prediction]:
         rows = [(row, share) for share in shares for row in share.values]
         return [
             self._prediction(upload.filename, row.tolist(), share.timing(decode_ms), {})
@@ -205,6 +210,26 @@ def _explain_error(predictor: Predictor) -> str | None:
     except FractureError as error:
         return str(error)
     return None
+
+
+def _done(result) -> Future:
+    future = Future()
+    future.set_result(result)
+    return future
+
+
+def _then(future: Future, step: Callable) -> Future:
+    """A future of ``step(future's result)``, or of its error."""
+    after = Future()
+
+    def finish(done: Future) -> None:
+        try:
+            after.set_result(step(done.result()))
+        except BaseException as error:  # handed on to whoever awaits the answer
+            after.set_exception(error)
+
+    future.add_done_callback(finish)
+    return after
 
 
 def _mean(members: list[float]) -> float:
