@@ -283,3 +283,13 @@ def test_test_time_augmentation_is_batched_like_the_plain_model(predictor, paths
     for response, e in zip(responses, expected, strict=True):
         got = response.json()["predictions"][0]
         assert got["probability"] == pytest.approx(e.probability, abs=1e-6)
+
+
+def test_the_batching_thread_lives_as_long_as_the_server(predictor, paths):
+    app = create_app(predictor, settings())
+    for _ in range(2):  # a test client may start and stop one app several times
+        with TestClient(app) as client:
+            thread = app.state.runner.batcher._thread
+            assert post(client, paths[0]).status_code == 200
+        thread.join(WAIT_S)
+        assert not thread.is_alive()

@@ -161,16 +161,16 @@ class MicroBatcher:
         return taken
 
     def _run(self, batch: list[_Waiting]) -> None:
-        images = torch.cat([item.images for item in batch])  # (N, 3, S, S)
-        count = len(images)
+        count = _count(batch)
         try:
+            images = torch.cat([item.images for item in batch])  # (N, 3, S, S)
             with self._model_lock:
                 start = perf_counter()
                 outputs = run_batches(
                     self.forward, [InputBatch(images, list(range(count)))], count, self.device
                 )
                 inference_ms = round((perf_counter() - start) * 1000, 3)
-        except Exception as error:  # every request of the batch gets the model's error
+        except Exception as error:  # every request of the call gets its error; the thread lives
             for item in batch:
                 item.future.set_exception(error)
             return

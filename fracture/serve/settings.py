@@ -24,7 +24,8 @@ class ServeSettings:
         body_timeout_s: Deadline for receiving a whole request body; a slower one is 408.
         header_timeout_s: Deadline for a request's headers, from the connection (or the
             previous response); a slower connection is closed.
-        threads: Inference threads: each decodes one request at a time, in parallel.
+        threads: Inference threads, each decoding one request at a time (and running its
+            Grad-CAM); a plain prediction frees its thread while its model call runs.
         queue_size: Requests that may wait for a free thread; one more is answered 503.
         max_batch: Most images of concurrent requests predicted in one model call.
         max_wait_ms: How long a model call waits for other requests' images to join it.
