@@ -64,10 +64,13 @@ def _arguments() -> argparse.Namespace:
 def _serve(args: argparse.Namespace, port: int) -> None:
     import uvicorn
 
+    import fracture.serve.app as serve_app
     from fracture.serve import ServeSettings, create_app
 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         cfg = compose("serve", overrides=["ckpt=unused", *args.set])
+    if args.backbone:  # random weights come from no checkpoint file, so with no model card
+        serve_app.stored_card = lambda predictor: None
     app = create_app(_predictor(args), ServeSettings.from_config(cfg))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

@@ -459,6 +459,8 @@ def test_the_default_config_binds_to_loopback_with_the_documented_limits():
     [
         ("threads=0", "threads=0 must be positive"),
         ("queue_size=-1", "queue_size=-1 must be 0 or more"),
+        ("max_batch=0", "max_batch=0 must be positive"),
+        ("max_wait_ms=-1", "max_wait_ms=-1 must be 0 or more"),
         ("explain_method=lime", "explain_method='lime' is not one of"),
         ("device=tpu", "device='tpu' is not one of"),
     ],

@@ -1,5 +1,6 @@
 """The JSON API under ``/api/v1``: predict, model metadata and health."""
 
+import asyncio
 from time import perf_counter
 from typing import Annotated
 
@@ -44,7 +45,9 @@ async def predict(
     if explain and runner.explain_error:
         raise HTTPException(422, f"explain=true is not available: {runner.explain_error}")
     uploads = [Upload(_filename(file, i), await file.read()) for i, file in enumerate(files)]
-    predictions = await pool.run(runner.predict, uploads, explain)
+    # A thread decodes; the model call may be shared with other requests and end later.
+    answered = await pool.run(runner.predict, uploads, explain)
+    predictions = await asyncio.wrap_future(answered)
     return PredictResponse(predictions=predictions, total_ms=(perf_counter() - start) * 1000)
 
 

@@ -3,11 +3,14 @@
 Uploads are decoded in a worker process per inference thread (``fracture.data.bounded``),
 killed at ``decode_timeout_s``: a file that hangs its decoder costs its request a 422, not
 the thread. The images of one request share one ``max_pixels`` budget, so sixteen large
-files cost what one may.
+files cost what one may. Plain predictions then join other requests' images in one model call
+(``fracture.serve.batching``); Grad-CAM runs image by image in the request's own thread.
 """
 
 import io
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -19,6 +22,7 @@ from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
 from fracture.inference.runtime import EXPLAIN_NEEDS_TORCH, make_backend
+from fracture.serve.batching import BatchRows, MicroBatcher
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
@@ -66,11 +70,18 @@ class ModelRunner:
         # Grad-CAM hooks the shared model, and its hooks would record another thread's forward
         # pass too: model calls take turns, while decoding and preprocessing overlap.
         self._model_lock = threading.Lock()
+        self.batcher = MicroBatcher(
+            self.backend, self.device, settings.max_batch, settings.max_wait_ms, self._model_lock
+        )
         self._local = threading.local()  # each inference thread's decoding process
         self._decoders: list[BoundedWorker] = []
 
-    def predict(self, uploads: list[Upload], explain: bool) -> list[Prediction]:
-        """One prediction per upload, in order.
+    def predict(self, uploads: list[Upload], explain: bool) -> "Future[list[Prediction]]":
+        """One prediction per upload, in order, once the model has run.
+
+        Decoding (and Grad-CAM) happen in the calling thread; plain predictions are queued
+        for a model call shared with concurrent requests, so the thread is free for the
+        next request while the model runs. Await the future with ``asyncio.wrap_future``.
 
         Args:
             uploads: The request's files.
@@ -79,16 +90,30 @@ class ModelRunner:
         Raises:
             UploadRejected: For the first file that cannot be used; nothing is predicted then.
         """
+        if explain:
+            prepared = zip(uploads, self._prepare_all(uploads), strict=True)
+            return _done([self._explained(u.filename, image, ms) for u, (image, ms) in prepared])
+        # Announced before decoding, so that a batch forming meanwhile may wait for these.
+        with self.batcher.arriving() as arrival:
+            prepared = self._prepare_all(uploads)
+            shares = arrival.submit(torch.stack([image for image, _ in prepared]))
+        return _then(shares, lambda done: self._shared(uploads, prepared, done))
+
+    def _shared(self, uploads, prepared, shares: list[BatchRows]) -> list[Prediction]:
+        rows = [(row, share) for share in shares for row in share.values]
+        return [
+            self._prediction(upload.filename, row.tolist(), share.timing(decode_ms), {})
+            for upload, (_, decode_ms), (row, share) in zip(uploads, prepared, rows, strict=True)
+        ]
+
+    def _prepare_all(self, uploads: list[Upload]) -> list[tuple[torch.Tensor, float]]:
         # Every file first: one bad file fails the request before any model time is spent.
         budget, prepared = self.settings.max_pixels, []
         for upload in uploads:
             image, decode_ms = self._prepare(upload, budget)
             budget -= image.width * image.height
             prepared.append((self._transform(image), decode_ms))
-        return [
-            self._predict(upload.filename, image, decode_ms, explain)
-            for upload, (image, decode_ms) in zip(uploads, prepared, strict=True)
-        ]
+        return prepared
 
     def stop_decoders(self) -> None:
         """Kill every decoding process; a thread waiting on one gets its upload refused."""
@@ -128,29 +153,30 @@ class ModelRunner:
                 f"> max_pixels={limit:,}",
             )
 
-    def _predict(self, filename: str, image: torch.Tensor, decode_ms: float, explain: bool):
+    def _explained(self, filename: str, image: torch.Tensor, decode_ms: float) -> Prediction:
         batch = image[None].to(self.device)  # (1, 3, S, S)
+        # Unbatched: the CAM hooks must see this image's forward pass and nobody else's.
         with self._model_lock:
             start = perf_counter()
             outputs = run_batches(self.backend, [InputBatch(batch, [0])], 1, self.device)
             members = outputs.values[0].tolist()
             inference_ms = _ms_since(start)
-            probability = sum(members) / len(members)  # the ensemble's mean
             start = perf_counter()
-            layers = self._layers(batch, probability) if explain else {}
+            layers = self._layers(batch, _mean(members))
         timing = Timing(
             decode_ms=decode_ms,
             inference_ms=inference_ms,
-            explain_ms=_ms_since(start) if explain else None,
+            explain_ms=_ms_since(start),
+            batch_size=1,
         )
-        return self._prediction(filename, probability, members, timing, layers)
+        return self._prediction(filename, members, timing, layers)
 
     def _layers(self, batch: torch.Tensor, probability: float) -> dict:
         method = self.settings.explain_method
         return explain_layers(self.predictor, batch, probability, method)
 
-    def _prediction(self, filename, probability, members, timing, layers) -> Prediction:
-        threshold = self.predictor.threshold
+    def _prediction(self, filename, members, timing, layers) -> Prediction:
+        threshold, probability = self.predictor.threshold, _mean(members)
         fractured = probability >= threshold
         return Prediction(
             filename=filename,
@@ -195,6 +221,30 @@ def _explain_error(predictor: Predictor, backend: str) -> str | None:
     except FractureError as error:
         return str(error)
     return None
+
+
+def _done(result) -> Future:
+    future = Future()
+    future.set_result(result)
+    return future
+
+
+def _then(future: Future, step: Callable) -> Future:
+    """A future of ``step(future's result)``, or of its error."""
+    after = Future()
+
+    def finish(done: Future) -> None:
+        try:
+            after.set_result(step(done.result()))
+        except BaseException as error:  # handed on to whoever awaits the answer
+            after.set_exception(error)
+
+    future.add_done_callback(finish)
+    return after
+
+
+def _mean(members: list[float]) -> float:
+    return sum(members) / len(members)  # the ensemble's probability
 
 
 def _ms_since(start: float) -> float:
