@@ -397,7 +397,7 @@ def _notes(results: dict) -> list[str]:
     fixed = [f"{r['backend']} {r['precision']} {r['fixed_s']:.1f} s" for r in results["rows"]
              if "fixed_s" in r]  # fmt: skip
     if fixed:
-        notes.append("- predict, fixed time not in its rate (loading, warm-up): " + ", ".join(fixed))
+        notes.append("- predict, fixed time not in its rate (load, warm-up): " + ", ".join(fixed))
     return notes
 
 

@@ -115,6 +115,7 @@ def _arguments() -> argparse.Namespace:
 def _serve(ckpt: str | None, backbone: str | None, overrides: list[str], port: int) -> None:
     import uvicorn
 
+    import fracture.serve.app as serve_app
     from fracture.serve import ServeSettings, create_app
     from fracture.serve.cli import build_app, uvicorn_config
 
@@ -123,7 +124,8 @@ def _serve(ckpt: str | None, backbone: str | None, overrides: list[str], port: i
         cfg = compose("serve", overrides=[f"ckpt={ckpt or 'unused'}", *address, *overrides])
     if ckpt:
         app = build_app(cfg)  # as fracture-serve builds it
-    else:
+    else:  # random weights come from no checkpoint file, so with no model card
+        serve_app.stored_card = lambda predictor: None
         app = create_app(random_predictor(backbone), ServeSettings.from_config(cfg))
     uvicorn.Server(uvicorn_config(app, cfg)).run()
 

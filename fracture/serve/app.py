@@ -92,10 +92,12 @@ def _inference_threads(settings: ServeSettings):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = InferencePool(settings.threads, settings.queue_size)
+        app.state.runner.batcher.start()
         try:
             yield
         finally:
             app.state.runner.stop_decoders()  # a stuck decode must not hold up the exit
+            app.state.runner.batcher.stop()  # frees the threads waiting for a model call
             app.state.pool.shutdown()
 
     return lifespan

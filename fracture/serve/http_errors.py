@@ -2,8 +2,8 @@
 
 413: too large (body, file count, pixels); 415: not an image, or a format we cannot decode;
 422: a corrupt or empty file, a decode past its deadline, a missing field or a bad parameter;
-503: the queue is full (``fracture.serve.admission`` answers 403 and 503 before the body is
-read, ``fracture.serve.body_limit`` 408 and 413 while it is).
+503: the queue is full, or the server is stopping (``fracture.serve.admission`` answers 403 and
+503 before the body is read, ``fracture.serve.body_limit`` 408 and 413 while it is).
 """
 
 from fastapi import FastAPI, Request
@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from fracture.serve.batching import BatcherStopped
 from fracture.serve.pool import QueueFull
 from fracture.serve.runner import UploadRejected
 from fracture.serve.schemas import ErrorDetail
@@ -29,7 +30,8 @@ ERROR_RESPONSES = {
         "(all of one request together)",
         415: "Not an image, or a format or DICOM encoding that cannot be decoded",
         422: "Corrupt or empty image, decoding over decode_timeout_s, no file, or a bad parameter",
-        503: "threads + queue_size uploads already in progress; retry after Retry-After seconds",
+        503: "threads + queue_size uploads already in progress, or the server is stopping; "
+        "retry after Retry-After seconds",
     }.items()
 }
 
@@ -47,6 +49,7 @@ def install_error_handlers(app: FastAPI, max_files: int) -> None:
     """Register the handlers that turn every failure into ``{"detail": ...}``."""
     app.add_exception_handler(UploadRejected, _upload_rejected)
     app.add_exception_handler(QueueFull, _queue_full)
+    app.add_exception_handler(BatcherStopped, _stopping)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
 
@@ -65,6 +68,10 @@ async def _upload_rejected(request: Request, error: UploadRejected) -> JSONRespo
 async def _queue_full(request: Request, error: QueueFull) -> JSONResponse:
     detail = f"server busy: {error}; try again in {RETRY_AFTER_S} s"
     return _error(503, detail, {"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _stopping(request: Request, error: BatcherStopped) -> JSONResponse:
+    return _error(503, f"{error}; try again", {"Retry-After": str(RETRY_AFTER_S)})
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

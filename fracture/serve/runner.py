@@ -3,7 +3,8 @@
 Uploads are decoded in a worker process per inference thread (``fracture.data.bounded``),
 killed at ``decode_timeout_s``: a file that hangs its decoder costs its request a 422, not
 the thread. The images of one request share one ``max_pixels`` budget, so sixteen large
-files cost what one may.
+files cost what one may. Plain predictions then join other requests' images in one model call
+(``fracture.serve.batching``); Grad-CAM runs image by image in the request's own thread.
 """
 
 import io
@@ -18,6 +19,7 @@ from fracture.data.bounded import BoundedWorker
 from fracture.data.decode import read_radiograph
 from fracture.errors import FractureError, UnreadableImage
 from fracture.inference.explain import last_stage
+from fracture.serve.batching import MicroBatcher
 from fracture.serve.panel import explain_layers
 from fracture.serve.schemas import Prediction, Timing
 from fracture.serve.settings import ServeSettings
@@ -64,6 +66,9 @@ class ModelRunner:
         # Grad-CAM hooks the shared model, and its hooks would record another thread's forward
         # pass too: model calls take turns, while decoding and preprocessing overlap.
         self._model_lock = threading.Lock()
+        self.batcher = MicroBatcher(
+            self.backend, self.device, settings.max_batch, settings.max_wait_ms, self._model_lock
+        )
         self._local = threading.local()  # each inference thread's decoding process
         self._decoders: list[BoundedWorker] = []
 
@@ -77,16 +82,31 @@ class ModelRunner:
         Raises:
             UploadRejected: For the first file that cannot be used; nothing is predicted then.
         """
+        if explain:
+            prepared = zip(uploads, self._prepare_all(uploads), strict=True)
+            return [self._explained(u.filename, image, ms) for u, (image, ms) in prepared]
+        return self._batched(uploads)
+
+    def _batched(self, uploads: list[Upload]) -> list[Prediction]:
+        # Announced before decoding, so that a batch forming meanwhile may wait for these.
+        with self.batcher.arriving() as arrival:
+            prepared = self._prepare_all(uploads)
+            pending = arrival.submit(torch.stack([image for image, _ in prepared]))
+        shares = [future.result() for future in pending]  # model calls shared with others
+        rows = [(row, share) for share in shares for row in share.values]
+        return [
+            self._prediction(upload.filename, row.tolist(), share.timing(decode_ms), {})
+            for upload, (_, decode_ms), (row, share) in zip(uploads, prepared, rows, strict=True)
+        ]
+
+    def _prepare_all(self, uploads: list[Upload]) -> list[tuple[torch.Tensor, float]]:
         # Every file first: one bad file fails the request before any model time is spent.
         budget, prepared = self.settings.max_pixels, []
         for upload in uploads:
             image, decode_ms = self._prepare(upload, budget)
             budget -= image.width * image.height
             prepared.append((self._transform(image), decode_ms))
-        return [
-            self._predict(upload.filename, image, decode_ms, explain)
-            for upload, (image, decode_ms) in zip(uploads, prepared, strict=True)
-        ]
+        return prepared
 
     def stop_decoders(self) -> None:
         """Kill every decoding process; a thread waiting on one gets its upload refused."""
@@ -126,29 +146,30 @@ class ModelRunner:
                 f"> max_pixels={limit:,}",
             )
 
-    def _predict(self, filename: str, image: torch.Tensor, decode_ms: float, explain: bool):
+    def _explained(self, filename: str, image: torch.Tensor, decode_ms: float) -> Prediction:
         batch = image[None].to(self.device)  # (1, 3, S, S)
+        # Unbatched: the CAM hooks must see this image's forward pass and nobody else's.
         with self._model_lock:
             start = perf_counter()
             outputs = run_batches(self.backend, [InputBatch(batch, [0])], 1, self.device)
             members = outputs.values[0].tolist()
             inference_ms = _ms_since(start)
-            probability = sum(members) / len(members)  # the ensemble's mean
             start = perf_counter()
-            layers = self._layers(batch, probability) if explain else {}
+            layers = self._layers(batch, _mean(members))
         timing = Timing(
             decode_ms=decode_ms,
             inference_ms=inference_ms,
-            explain_ms=_ms_since(start) if explain else None,
+            explain_ms=_ms_since(start),
+            batch_size=1,
         )
-        return self._prediction(filename, probability, members, timing, layers)
+        return self._prediction(filename, members, timing, layers)
 
     def _layers(self, batch: torch.Tensor, probability: float) -> dict:
         method = self.settings.explain_method
         return explain_layers(self.predictor, batch, probability, method)
 
-    def _prediction(self, filename, probability, members, timing, layers) -> Prediction:
-        threshold = self.predictor.threshold
+    def _prediction(self, filename, members, timing, layers) -> Prediction:
+        threshold, probability = self.predictor.threshold, _mean(members)
         fractured = probability >= threshold
         return Prediction(
             filename=filename,
@@ -184,6 +205,10 @@ def _explain_error(predictor: Predictor) -> str | None:
     except FractureError as error:
         return str(error)
     return None
+
+
+def _mean(members: list[float]) -> float:
+    return sum(members) / len(members)  # the ensemble's probability
 
 
 def _ms_since(start: float) -> float:

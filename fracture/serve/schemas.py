@@ -6,11 +6,16 @@ from pydantic import BaseModel, Field
 
 
 class Timing(BaseModel):
-    """Milliseconds spent on one image in its inference thread."""
+    """Milliseconds spent on one image; its model call may be shared with other requests."""
 
     decode_ms: float = Field(description="Decoding the file and preprocessing it")
-    inference_ms: float = Field(description="The model's forward pass(es)")
+    inference_ms: float = Field(
+        description="The model call that predicted it, all images of its batch together"
+    )
     explain_ms: float | None = Field(None, description="The Grad-CAM overlay, with explain=true")
+    batch_size: int | None = Field(
+        None, description="Images in that model call, from this and concurrent requests"
+    )
 
 
 class Prediction(BaseModel):

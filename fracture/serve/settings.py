@@ -24,8 +24,10 @@ class ServeSettings:
         body_timeout_s: Deadline for receiving a whole request body; a slower one is 408.
         header_timeout_s: Deadline for a request's headers, from the connection (or the
             previous response); a slower connection is closed.
-        threads: Inference threads (each request's decoding overlaps; model calls take turns).
+        threads: Inference threads: each decodes one request at a time, in parallel.
         queue_size: Requests that may wait for a free thread; one more is answered 503.
+        max_batch: Most images of concurrent requests predicted in one model call.
+        max_wait_ms: How long a model call waits for other requests' images to join it.
         explain_method: Grad-CAM variant for ``explain=true``, a key of ``METHODS``.
         tta: Also predict the mirrored image and average (test-time augmentation).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -39,6 +41,8 @@ class ServeSettings:
     header_timeout_s: float
     threads: int
     queue_size: int
+    max_batch: int
+    max_wait_ms: float
     explain_method: str
     tta: bool
     device: str
@@ -52,9 +56,9 @@ class ServeSettings:
             "body_timeout_s",
             "header_timeout_s",
             "threads",
+            "max_batch",
         )
-        if self.queue_size < 0:
-            raise ConfigError(f"queue_size={self.queue_size} must be 0 or more")
+        self._check_not_negative("queue_size", "max_wait_ms")
         if self.explain_method not in METHODS:
             raise ConfigError(
                 f"explain_method={self.explain_method!r} is not one of {', '.join(METHODS)}"
@@ -66,6 +70,11 @@ class ServeSettings:
         for name in names:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")
+
+    def _check_not_negative(self, *names: str) -> None:
+        for name in names:
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be 0 or more")
 
     @classmethod
     def from_config(cls, cfg) -> "ServeSettings":
