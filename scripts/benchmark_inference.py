@@ -175,7 +175,7 @@ def _prepare(work: Path, extra: list[str]) -> Path:
     if run.exists():
         raise SystemExit(f"{run} was trained with other overrides; choose a new --prepare folder")
     _say(f"training {run}: fracture-train {' '.join(overrides)}")
-    _command("fracture.train", *overrides, f"hydra.run.dir={run}", check=True)
+    _command("train", *overrides, f"hydra.run.dir={run}", check=True)
     record.write_text(json.dumps(overrides))
     return run
 
@@ -186,14 +186,17 @@ def _export(run: str, out: Path, *options: str) -> Path | str:
         return out
     shutil.rmtree(out, ignore_errors=True)  # a refused or broken earlier attempt
     _say(f"exporting {out.name}: fracture-export ckpt={run} format=onnx {' '.join(options)}")
-    done = _command(
-        "fracture.inference.export_cli", f"ckpt={run}", "format=onnx", *options,
-        f"hydra.run.dir={out}",
-    )  # fmt: skip
+    done = _command("export", f"ckpt={run}", "format=onnx", *options, f"hydra.run.dir={out}")
     if done.returncode:
-        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        return f"fracture-export {' '.join(options)}: {lines[-1]}".replace("  ", " ")
+        return f"fracture-export {' '.join(options)}: {_error_line(done.stderr)}".replace("  ", " ")
     return out
+
+
+def _error_line(stderr: str) -> str:
+    """``fracture-export: error: ...``'s reason, or Hydra's first two lines (a bad override)."""
+    lines = [line for line in stderr.splitlines() if line and not line.startswith(" ")]
+    errors = [line.split("error:", 1)[1].strip() for line in lines if "error:" in line]
+    return errors[-1] if errors else " ".join(lines[:3:2]) or "failed"
 
 
 def _export_random(backbone: str, out: Path) -> Path:
@@ -204,11 +207,15 @@ def _export_random(backbone: str, out: Path) -> Path:
     return out
 
 
-def _command(module: str, *overrides: str, check: bool = False) -> subprocess.CompletedProcess:
+def _command(name: str, *overrides: str, check: bool = False) -> subprocess.CompletedProcess:
+    """``fracture-<name> overrides``, through the console entry point; its output on stderr
+    (stdout is the table's)."""
+    code = f"from fracture.console import {name}; {name}()"
     stderr = None if check else subprocess.PIPE  # training shows its progress
-    done = subprocess.run([sys.executable, "-m", module, *overrides], stderr=stderr, text=True)
+    command = [sys.executable, "-c", code, *overrides]
+    done = subprocess.run(command, stdout=sys.stderr, stderr=stderr, text=True)
     if check and done.returncode:
-        raise SystemExit(f"python -m {module} failed with exit status {done.returncode}")
+        raise SystemExit(f"fracture-{name} failed with exit status {done.returncode}")
     return done
 
 
@@ -255,7 +262,7 @@ def _serve_variant(args, subject: Subject, backend: str, batching: str, precisio
     keys = _config_keys("serve")
     model = subject.onnx[precision] if backend == "onnx" else subject.ckpt
     if backend == "onnx" and "backend" not in keys:
-        return None, "conf/serve.yaml has no backend (torch | onnx) yet"
+        return None, "conf/serve.yaml has no backend (torch, onnx) yet"
     if isinstance(model, str) and backend == "onnx":
         return None, model  # no export: why
     if batching != "max_batch=1" and "max_batch" not in keys:
@@ -274,7 +281,7 @@ def _predict_rows(args: argparse.Namespace, subject: Subject, images: list[Path]
         row["batching"] = f"batch_size={args.batch_size}"
         model = subject.ckpt if backend == "torch" else subject.onnx[precision]
         if backend == "onnx" and "backend" not in _config_keys("predict"):
-            rows.append(row | {"skipped": "conf/predict.yaml has no backend (torch | onnx) yet"})
+            rows.append(row | {"skipped": "conf/predict.yaml has no backend (torch, onnx) yet"})
         elif isinstance(model, str) and backend == "onnx":
             rows.append(row | {"skipped": model})
         else:
@@ -394,6 +401,9 @@ def _notes(results: dict) -> list[str]:
     )
     if results["quantization"]:
         notes.append(f"- int8 export: {json.dumps(results['quantization'])}")
+    for precision, export in results["onnx"].items():
+        if not Path(export).is_dir():
+            notes.append(f"- no ONNX {precision} model: {export}")
     fixed = [f"{r['backend']} {r['precision']} {r['fixed_s']:.1f} s" for r in results["rows"]
              if "fixed_s" in r]  # fmt: skip
     if fixed:
