@@ -294,7 +294,8 @@ def _predict_rate(args, subject: Subject, backend: str, model, images: list[Path
     """Images/s between a run on 2 batches and one on every image: the steady rate."""
     warm = images[: 2 * args.batch_size]
     short, full = (_timed_prediction(args, subject, backend, model, p) for p in (warm, images))
-    rate = (len(images) - len(warm)) / (full - short) if len(images) > len(warm) else 0.0
+    steady = full - short  # not positive when too few images leave the noise larger
+    rate = (len(images) - len(warm)) / steady if len(images) > len(warm) and steady > 0 else 0
     rate = rate or len(images) / full
     return {"images": len(images), "images_per_s": rate, "fixed_s": full - len(images) / rate}
 
@@ -337,7 +338,10 @@ def _machine(load_before: float) -> dict:
 def _model_record(subject: Subject, predictor, flop: float, ceiling, args) -> dict:
     image_size = predictor.preprocessing.image_size
     record = {"model": subject.name, "image_size": image_size, "gflop_per_image": flop / 1e9}
-    record["onnx"] = {k: str(v) for k, v in subject.onnx.items()}
+    record["onnx"] = {  # an export directory, or why there is none
+        k: {"dir": str(v)} if isinstance(v, Path) else {"unavailable": v}
+        for k, v in subject.onnx.items()
+    }
     record["quantization"] = subject.quantization
     record["settings"] = {
         k: getattr(args, k) for k in ("images", "image_px", "clients", "seconds", "cores")
@@ -402,8 +406,8 @@ def _notes(results: dict) -> list[str]:
     if results["quantization"]:
         notes.append(f"- int8 export: {json.dumps(results['quantization'])}")
     for precision, export in results["onnx"].items():
-        if not Path(export).is_dir():
-            notes.append(f"- no ONNX {precision} model: {export}")
+        if "unavailable" in export:
+            notes.append(f"- no ONNX {precision} model: {export['unavailable']}")
     fixed = [f"{r['backend']} {r['precision']} {r['fixed_s']:.1f} s" for r in results["rows"]
              if "fixed_s" in r]  # fmt: skip
     if fixed:
