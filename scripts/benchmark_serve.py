@@ -8,17 +8,21 @@ Starts the real application under uvicorn in a child process on a free loopback 
 pinned to the first ``--cores`` CPUs. ``--clients`` threads then send one synthetic
 radiograph PNG per request over keep-alive connections for ``--seconds`` after a warm-up, and
 the script prints requests/s and latency percentiles as the clients saw them. Results are
-recorded in README.md.
+recorded in README.md. ``scripts/benchmark_inference.py`` measures every backend with the
+functions here (``measure_serving``).
 """
 
 import argparse
 import io
+import itertools
 import multiprocessing
 import os
 import socket
 import statistics
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -33,18 +37,65 @@ from fracture.train import CONF_DIR
 def main() -> None:
     args = _arguments()
     os.sched_setaffinity(0, range(args.cores))  # inherited by the server process
-    port, png = _free_port(), _radiograph_png(args.image_px)
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(args, port))
+    png = radiograph_png(args.image_px)
+    result = measure_serving(
+        args.ckpt, args.backbone, args.set, [png], args.clients, args.seconds, args.warmup
+    )
+    _report(args, result)
+
+
+@dataclass
+class LoadResult:
+    """What the clients saw: latencies (s) of answered requests, failed status codes."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        """Requests, requests/s, p50/p95/p99 latency in ms, failures."""
+        cuts = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else []
+        cuts = [c * 1000 for c in cuts] or [float("nan")] * 99
+        return {
+            "requests": len(self.latencies),
+            "requests_per_s": len(self.latencies) / self.seconds if self.seconds else 0.0,
+            **{f"p{q}_ms": cuts[q - 1] for q in (50, 95, 99)},
+            "failures": len(self.failures),
+            "failed_statuses": sorted(set(self.failures)),
+        }
+
+
+def measure_serving(
+    ckpt: str | None,
+    backbone: str | None,
+    overrides: Sequence[str],
+    pngs: Sequence[bytes],
+    clients: int,
+    seconds: float,
+    warmup: float,
+) -> LoadResult:
+    """Serve a model in a spawned child process and load it; the child is stopped after.
+
+    Args:
+        ckpt: What ``fracture-serve ckpt=`` accepts; served exactly as ``fracture-serve``.
+        backbone: Else a torchvision backbone with random weights (``random_predictor``).
+        overrides: ``conf/serve.yaml`` overrides.
+        pngs: The uploads; each client sends them in turn, one per request.
+        clients: Concurrent keep-alive clients.
+        seconds: Measured duration, after ``warmup`` unmeasured seconds.
+    """
+    port = free_port()
+    args = (ckpt, backbone, list(overrides), port)
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=args)
     server.start()
     try:
         url = f"http://127.0.0.1:{port}/api/v1/"
         _wait_until_healthy(url, server)
-        _load(url, png, args.clients, args.warmup)
-        latencies, failures, seconds = _load(url, png, args.clients, args.seconds)
+        drive_load(url, pngs, clients, warmup)
+        return drive_load(url, pngs, clients, seconds)
     finally:
         server.terminate()
         server.join()
-    _report(args, latencies, failures, seconds)
 
 
 def _arguments() -> argparse.Namespace:
@@ -61,31 +112,33 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _serve(args: argparse.Namespace, port: int) -> None:
+def _serve(ckpt: str | None, backbone: str | None, overrides: list[str], port: int) -> None:
     import uvicorn
 
     import fracture.serve.app as serve_app
     from fracture.serve import ServeSettings, create_app
+    from fracture.serve.cli import build_app, uvicorn_config
 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("serve", overrides=["ckpt=unused", *args.set])
-    if args.backbone:  # random weights come from no checkpoint file, so with no model card
+        address = ["host=127.0.0.1", f"port={port}", "log_level=warning"]
+        cfg = compose("serve", overrides=[f"ckpt={ckpt or 'unused'}", *address, *overrides])
+    if ckpt:
+        app = build_app(cfg)  # as fracture-serve builds it
+    else:  # random weights come from no checkpoint file, so with no model card
         serve_app.stored_card = lambda predictor: None
-    app = create_app(_predictor(args), ServeSettings.from_config(cfg))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        app = create_app(random_predictor(backbone), ServeSettings.from_config(cfg))
+    uvicorn.Server(uvicorn_config(app, cfg)).run()
 
 
-def _predictor(args: argparse.Namespace):
+def random_predictor(backbone: str):
+    """``backbone`` built as conf/model/ builds it (channels-last), with random weights,
+    which time exactly like trained ones; the default 224 px crop of a 256 px resize."""
     from hydra.utils import instantiate
 
-    from fracture.trained.predictor import Predictor, ProbabilityModel, load_predictor
+    from fracture.trained.predictor import Predictor, ProbabilityModel
 
-    if args.ckpt:
-        return load_predictor(args.ckpt)
-    # Built as conf/model/ builds it (channels-last), with random weights, which time exactly
-    # like trained ones; the preprocessing is the default 224 px crop of a 256 px resize.
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("train", overrides=[f"model.backbone={args.backbone}", "model.weights=null"])
+        cfg = compose("train", overrides=[f"model.backbone={backbone}", "model.weights=null"])
     member = instantiate(cfg.model).eval()
     model = ProbabilityModel([member], [1.0]).eval()
     return Predictor(
@@ -93,14 +146,14 @@ def _predictor(args: argparse.Namespace):
     )
 
 
-def _radiograph_png(side: int) -> bytes:
+def radiograph_png(side: int) -> bytes:
     pixels = render_radiograph(np.random.default_rng(0), side, fractured=True, subtle_fraction=0)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -110,32 +163,34 @@ def _wait_until_healthy(url: str, server, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not server.is_alive():
-            raise SystemExit(f"the server exited with {server.exitcode}")
+            raise RuntimeError(f"the server exited with {server.exitcode}")
         try:
             if httpx.get(url + "health", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.25)
-    raise SystemExit(f"the server did not answer within {timeout_s:.0f} s")
+    raise RuntimeError(f"the server did not answer within {timeout_s:.0f} s")
 
 
-def _load(url: str, png: bytes, clients: int, seconds: float):
-    """Latencies (s) of successful requests, failed status codes, and the elapsed time."""
-    latencies, failures, lock = [], [], threading.Lock()
+def drive_load(url: str, pngs: Sequence[bytes], clients: int, seconds: float) -> LoadResult:
+    """``clients`` keep-alive clients post the PNGs in turn to ``url``/predict for ``seconds``."""
+    result, lock = LoadResult(), threading.Lock()
+    uploads = itertools.cycle(pngs)  # shared: together the clients go through every image
     deadline = time.perf_counter() + seconds
 
     def client() -> None:
         with httpx.Client(timeout=60) as session:
             while time.perf_counter() < deadline:
+                with lock:
+                    files = {"files": ("radiograph.png", next(uploads), "image/png")}
                 start = time.perf_counter()
-                files = {"files": ("radiograph.png", png, "image/png")}
                 status = session.post(url + "predict", files=files).status_code
                 elapsed = time.perf_counter() - start
                 with lock:
                     if status == 200:
-                        latencies.append(elapsed)
+                        result.latencies.append(elapsed)
                     else:
-                        failures.append(status)
+                        result.failures.append(status)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -143,18 +198,19 @@ def _load(url: str, png: bytes, clients: int, seconds: float):
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies, failures, time.perf_counter() - started
+    result.seconds = time.perf_counter() - started
+    return result
 
 
-def _report(args, latencies: list[float], failures: list[int], seconds: float) -> None:
+def _report(args, result: LoadResult) -> None:
     model = args.ckpt or f"{args.backbone} (random weights, 224 px)"
-    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    s = result.summary()
     print(f"model: {model}; {args.clients} clients, {args.cores} cores, {args.image_px} px PNG")
     print(f"settings: {' '.join(args.set) or 'conf/serve.yaml defaults'}")
     print(
-        f"{len(latencies)} requests in {seconds:.1f} s = {len(latencies) / seconds:.1f} req/s; "
-        f"latency p50 {cuts[49] * 1000:.0f} ms, p95 {cuts[94] * 1000:.0f} ms, "
-        f"p99 {cuts[98] * 1000:.0f} ms; {len(failures)} failed {sorted(set(failures))}"
+        f"{s['requests']} requests in {result.seconds:.1f} s = {s['requests_per_s']:.1f} req/s; "
+        f"latency p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms, "
+        f"p99 {s['p99_ms']:.0f} ms; {s['failures']} failed {s['failed_statuses']}"
     )
 
 
