@@ -10,10 +10,11 @@ from fracture.data.preprocessing import Preprocessing
 from fracture.errors import DataError
 from fracture.inference.export import SIDECAR
 from fracture.models.decision import Decision
+from fracture.trained.predictor import Deciding
 
 
 @dataclass
-class ExportedModel:
+class ExportedModel(Deciding):
     """An exported ONNX model and what deciding with it needs.
 
     Args:
@@ -34,14 +35,6 @@ class ExportedModel:
     backbones: list[str]
     record: dict
     model = None  # no PyTorch module: Grad-CAM and anything needing gradients is unavailable
-
-    @property
-    def threshold(self) -> float:
-        return self.decision.threshold
-
-    @property
-    def is_ensemble(self) -> bool:
-        return len(self.sources) > 1
 
 
 def is_export_dir(spec) -> bool:

@@ -74,8 +74,24 @@ class EnsembleLogits(nn.Module):
         return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
 
 
+class Deciding:
+    """What predict and serve read of a loaded model whatever runs it (a ``Predictor``, or an
+    exported ONNX model): its decision and the files it came from."""
+
+    decision: Decision
+    sources: list[Path]
+
+    @property
+    def threshold(self) -> float:
+        return self.decision.threshold
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.sources) > 1
+
+
 @dataclass
-class Predictor:
+class Predictor(Deciding):
     """A ready-to-use model: its members, preprocessing and decision.
 
     Args:
@@ -92,14 +108,6 @@ class Predictor:
     decision: Decision
     sources: list[Path]
     digest: str
-
-    @property
-    def threshold(self) -> float:
-        return self.decision.threshold
-
-    @property
-    def is_ensemble(self) -> bool:
-        return len(self.sources) > 1
 
     def with_threshold(self, threshold: float) -> "Predictor":
         return replace(self, decision=replace(self.decision, threshold=float(threshold)))
