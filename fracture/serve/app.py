@@ -102,7 +102,7 @@ def _inference_threads(settings: ServeSettings):
             yield
         finally:
             app.state.runner.stop_decoders()  # a stuck decode must not hold up the exit
-            app.state.runner.batcher.stop()  # frees the threads waiting for a model call
+            app.state.runner.batcher.stop()  # requests still waiting for the model get 503
             app.state.pool.shutdown()
 
     return lifespan
