@@ -8,8 +8,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -364,6 +365,20 @@ def test_model_calls_never_overlap_though_requests_do(
     # Grad-CAM's hooks would record another thread's forward pass: the windows are too short
     # to hit by chance, so each forward pass here lasts long enough to be caught overlapping.
     client = make_client("threads=4", "queue_size=16")
+    paths = [formats.write_png8(tmp_path, a, f"{i}.png") for i, a in enumerate(radiographs)]
+    member = predictor.model.members[0]
+    with most_at_once(member) as most, ThreadPoolExecutor(len(paths)) as executor:
+        codes = [
+            r.status_code for r in executor.map(lambda p: post(client, p, explain=True), paths)
+        ]
+    assert codes == [200] * len(paths)
+    assert most[0] == 1
+
+
+@contextmanager
+def most_at_once(module: torch.nn.Module) -> Iterator[list[int]]:
+    """``[n]``: the most forward passes of ``module`` that ran at once inside the block. Each
+    lasts at least 20 ms, long enough for an overlap to be caught rather than hit by chance."""
     active, most, lock = [0], [0], threading.Lock()
 
     def enter(module, args):
@@ -376,19 +391,12 @@ def test_model_calls_never_overlap_though_requests_do(
         with lock:
             active[0] -= 1
 
-    member = predictor.model.members[0]
-    hooks = [member.register_forward_pre_hook(enter), member.register_forward_hook(leave)]
-    paths = [formats.write_png8(tmp_path, a, f"{i}.png") for i, a in enumerate(radiographs)]
+    hooks = [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
     try:
-        with ThreadPoolExecutor(len(paths)) as executor:
-            codes = [
-                r.status_code for r in executor.map(lambda p: post(client, p, explain=True), paths)
-            ]
+        yield most
     finally:
         for hook in hooks:
             hook.remove()
-    assert codes == [200] * len(paths)
-    assert most[0] == 1
 
 
 def test_the_pool_bounds_waiting_calls_and_frees_slots_of_failed_ones():

@@ -16,7 +16,7 @@ from fracture.serve import create_app
 from fracture.serve.batching import BatcherStopped, MicroBatcher
 from fracture.trained.predictor import load_predictor
 from tests import formats
-from tests.test_serve import assert_error, post, settings, tiny_run
+from tests.test_serve import assert_error, most_at_once, post, settings, tiny_run
 
 WAIT_S = 30  # for what must happen; far above any honest duration on a loaded machine
 
@@ -241,29 +241,12 @@ def test_a_bad_file_fails_only_its_own_request(predictor, paths, tmp_path):
 def test_grad_cam_runs_alone_while_plain_requests_are_batched(predictor, paths):
     with served(predictor, "threads=1", slow_first_call_s=0) as client:
         alone = post(client, paths[0], explain=True).json()["predictions"][0]
-    active, most, lock = [0], [0], threading.Lock()
-
-    def enter(module, args):  # a forward pass long enough to be caught overlapping
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-        time.sleep(0.02)
-
-    def leave(module, args, output):
-        with lock:
-            active[0] -= 1
-
-    member = predictor.model.members[0]
-    hooks = [member.register_forward_pre_hook(enter), member.register_forward_hook(leave)]
     requests = [([p], False) for p in paths[1:7]]
     requests[2:2] = [([paths[0]], True)]
-    try:
-        with served(predictor, "threads=8", "queue_size=16") as client:
-            responses = concurrently(client, requests)
-            sizes = client.app.state.runner.batcher.batch_sizes
-    finally:
-        for hook in hooks:
-            hook.remove()
+    member = predictor.model.members[0]
+    with most_at_once(member) as most, served(predictor, "threads=8", "queue_size=16") as client:
+        responses = concurrently(client, requests)
+        sizes = client.app.state.runner.batcher.batch_sizes
     assert most[0] == 1 and max(sizes) > 1
     [explained] = responses[2].json()["predictions"]
     assert explained["overlay"] == alone["overlay"] and explained["timing"]["batch_size"] == 1
