@@ -92,7 +92,7 @@ def test_torchscript_matches_pytorch_at_any_batch_size(predictor, tmp_path):
 def test_sidecar_holds_what_preprocessing_and_deciding_need(predictor, onnx_dir, run_dir):
     record = sidecar(onnx_dir)
     checkpoint = predictor.sources[0]
-    stored = torch.load(checkpoint, weights_only=True)["fracture"]["preprocessing"]
+    stored = torch.load(checkpoint, weights_only=True)["fracture"]["decision"]
     assert record["threshold"] == pytest.approx(stored["threshold"]) != 0.5
     assert record["temperatures"] == [pytest.approx(stored["temperature"])]
     assert record["digest"] == predictor.digest
