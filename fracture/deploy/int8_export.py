@@ -8,7 +8,6 @@ passes is moved into ``out_dir``, as ``model.onnx`` (int8) with ``model.json`` s
 recipe, ``backend=onnx``) runs it unchanged. A refused model leaves nothing behind.
 """
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ import numpy as np
 from fracture.deploy.gate import accuracy_gate
 from fracture.deploy.int8 import METHOD, QUANTIZED_OPS, quantize
 from fracture.deploy.run_data import calibration_samples, loader, run_data
-from fracture.errors import ExportError
-from fracture.inference.export import FORMATS, SIDECAR, export
+from fracture.inference.export import FORMATS, export, refuse_earlier_export, write_sidecar
 from fracture.trained.loop import numbered, run_batches
 from fracture.trained.onnx_backend import OnnxBackend
 from fracture.trained.predictor import Predictor
@@ -45,7 +43,7 @@ def export_int8(predictor: Predictor, out_dir: Path, opset: int, settings: Int8S
         ExportError: ``out_dir`` holds an export, the fp32 export failed its check, or the
             int8 model failed the gate; nothing is written into ``out_dir`` then.
     """
-    _check_empty(out_dir)
+    refuse_earlier_export(out_dir)
     datamodule = run_data(predictor)
     train = calibration_samples(datamodule.samples["train"], settings.calibration_images)
     val = datamodule.samples["val"]
@@ -65,16 +63,8 @@ def export_int8(predictor: Predictor, out_dir: Path, opset: int, settings: Int8S
         record = _int8_record(record, figures, len(train))
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(staging / INT8_FILE, out_dir / FORMATS["onnx"])
-    (out_dir / SIDECAR).write_text(json.dumps(record, indent=2) + "\n")
+    write_sidecar(out_dir, record)
     return record
-
-
-def _check_empty(out_dir: Path) -> None:
-    taken = [name for name in (*FORMATS.values(), SIDECAR) if (out_dir / name).exists()]
-    if taken:
-        raise ExportError(
-            f"{out_dir} already holds {', '.join(taken)}; export into a new directory (out=...)"
-        )
 
 
 def _probabilities(path: Path, batches, count: int) -> np.ndarray:

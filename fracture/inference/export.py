@@ -101,7 +101,7 @@ def export(
         raise
     partial.replace(target)
     record = _sidecar(predictor, format, exporter, opset, difference)
-    _write_json(out_dir / SIDECAR, record)
+    write_sidecar(out_dir, record)
     return record
 
 
@@ -146,13 +146,18 @@ class _WithMembers(nn.Module):
 def _target(out_dir: Path, format: str) -> Path:
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}")
+    refuse_earlier_export(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir / FORMATS[format]
+
+
+def refuse_earlier_export(out_dir: Path) -> None:
+    """An export directory holds one export: a sidecar must never describe another file."""
     taken = [name for name in (*FORMATS.values(), SIDECAR) if (out_dir / name).exists()]
     if taken:
         raise ExportError(
             f"{out_dir} already holds {', '.join(taken)}; export into a new directory (out=...)"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir / FORMATS[format]
 
 
 def _reference(module: nn.Module, images: torch.Tensor) -> np.ndarray:
@@ -317,7 +322,9 @@ def _sidecar(predictor: Predictor, format: str, exporter: str, opset: int, diffe
     }
 
 
-def _write_json(path: Path, record: dict) -> None:
+def write_sidecar(out_dir: Path, record: dict) -> None:
+    """``model.json``, written atomically: a reader never sees half a sidecar."""
+    path = out_dir / SIDECAR
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(record, indent=2) + "\n")
     partial.replace(path)

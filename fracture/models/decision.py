@@ -29,9 +29,6 @@ class Decision:
     class_names: tuple[str, ...] = CLASS_NAMES
     chosen_by: str | None = None
 
-    def label(self, probability: float) -> str:
-        return self.class_names[int(probability >= self.threshold)]
-
     def to_dict(self) -> dict:
         return {**asdict(self), "class_names": list(self.class_names)}
 
